@@ -1,0 +1,138 @@
+"""Friendly forms to API values, and API values back to words for plan annotations.
+
+- `cps`: `"3/s"` -> 1.03 (N calls per second), `"1/60s"` -> 0.4 (1 call every N seconds).
+- call-time fields: `"09:00"` / `"09:00:30"` -> seconds since midnight.
+- webhook URLs: detect and mask credentials (`user:pass@`, `?token=...`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+# (100 + N) / 100 is a correctly rounded division, so 114 / 100 is exactly the double that
+# the literal 1.14 denotes (never 1.1400000000000001).
+CPS_PER_SECOND = {n: (100 + n) / 100 for n in range(1, 100)}
+CPS_EVERY_SECONDS = {n: (100 - n) / 100 for n in range(1, 100)}
+CPS_VALUES = frozenset(CPS_PER_SECOND.values()) | frozenset(CPS_EVERY_SECONDS.values())
+CPS_VALUES_SORTED = tuple(sorted(CPS_VALUES))
+
+# Exactly what the file schema accepts (schema.py uses these patterns too).
+# (plain groups: JSON Schema patterns are ECMA regexes, with no named groups)
+RATE_PATTERN = r"^ *([1-9][0-9]?) */ *([1-9][0-9]?)? *s *$"
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):([0-5][0-9])(:([0-5][0-9]))?$"
+_RATE = re.compile(RATE_PATTERN)
+_TIME = re.compile(TIME_PATTERN)
+TIME_FIELDS = ("allowCallTimeFrom", "allowCallTimeTo")
+SECRET_PARAM = re.compile(r"token|key|secret|sig|signature|password|passwd|auth", re.IGNORECASE)
+
+CPS_HINT = (
+    'expected a rate text "N/s" (N calls per second) or "1/Ns" (1 call every N seconds) with '
+    "N from 1 to 99, or the encoded number (1.01..1.99 or 0.01..0.99)"
+)
+TIME_HINT = (
+    'expected seconds since midnight (0..86399) or a time of day "HH:MM" or "HH:MM:SS", '
+    'e.g. "09:00"'
+)
+
+
+def parse_rate(text: str) -> float | None:
+    """`"3/s"` -> 1.03, `"1/60s"` -> 0.4; None when the text is not an encodable rate."""
+    match = _RATE.match(text)
+    if not match:
+        return None
+    count, every = int(match[1]), match[2]
+    if not every:
+        return CPS_PER_SECOND.get(count)
+    if count != 1:
+        return None
+    return CPS_EVERY_SECONDS.get(int(every))
+
+
+def cps_meaning(cps: Any) -> str | None:
+    """1.03 -> `3 calls/s`, 0.4 -> `1 call / 60 s`; None for a value with no meaning."""
+    if isinstance(cps, bool) or not isinstance(cps, int | float) or cps not in CPS_VALUES:
+        return None
+    n = round(abs(cps - 1) * 100)
+    if cps > 1:
+        return f"{n} call/s" if n == 1 else f"{n} calls/s"
+    return f"1 call / {n} s"
+
+
+def parse_time_of_day(text: str) -> int | None:
+    """`"09:00"` -> 32400; None when the text is not a valid time of day."""
+    match = _TIME.match(text)
+    if not match:
+        return None
+    h, m, s = int(match[1]), int(match[2]), int(match[4] or 0)
+    return h * 3600 + m * 60 + s
+
+
+def time_meaning(seconds: Any) -> str | None:
+    """32400 -> `09:00`, 32430 -> `09:00:30`; None outside 0..86399."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds < 86400:
+        return None
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h:02d}:{m:02d}" + (f":{s:02d}" if s else "")
+
+
+def normalize(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[tuple[str, ...], str]]]:
+    """Replace friendly forms by API values in a merged campaign (a new dict).
+
+    Returns the data and `(path, message)` problems for friendly texts that do not parse.
+    Values of other types are left for the model to reject with its own message.
+    """
+    problems: list[tuple[tuple[str, ...], str]] = []
+    out = dict(data)
+    cps = out.get("cps")
+    if isinstance(cps, str):
+        value = parse_rate(cps)
+        if value is None:
+            problems.append((("cps",), f"cps {cps!r} is not an encodable rate: {CPS_HINT}"))
+        else:
+            out["cps"] = value
+    options = out.get("additionalOptions")
+    if isinstance(options, dict) and any(isinstance(options.get(f), str) for f in TIME_FIELDS):
+        options = dict(options)
+        for name in TIME_FIELDS:
+            text = options.get(name)
+            if isinstance(text, str):
+                seconds = parse_time_of_day(text)
+                if seconds is None:
+                    problems.append(
+                        (("additionalOptions", name), f"{text!r} is not a time of day: {TIME_HINT}")
+                    )
+                else:
+                    options[name] = seconds
+        out["additionalOptions"] = options
+    return out, problems
+
+
+def url_has_secret(url: str) -> bool:
+    """True when a URL carries credentials: `user:pass@` or a query value named like a secret."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.password is not None or (parts.username and "@" in parts.netloc):
+        return True
+    return any(SECRET_PARAM.search(name) for name, _ in parse_qsl(parts.query, True))
+
+
+def mask_url(url: str) -> str:
+    """The URL with user:password and secret-named query values replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{name}=***" if SECRET_PARAM.search(name) else (f"{name}={value}" if value else name)
+        for name, value in parse_qsl(parts.query, True)
+    )
+    masked = parts._replace(netloc=netloc, query=query)
+    return masked.geturl()

@@ -1,0 +1,164 @@
+"""The state model, its file format and the payload fingerprint. Pure: no I/O here.
+
+File format (spec section 3): JSON, sorted keys, indent 2, trailing newline::
+
+    {"version": 1, "lineage": "<uuid4>", "serial": 7, "api_url": "...",
+     "campaigns": {"KEY": {"status": "created" | "pending", "identity": "..." | null,
+                           "fingerprint": "sha256:...", "payload": {...},
+                           "source": "campaigns/KEY.yaml", "created_at": "...Z",
+                           "replaced": ["old identity", ...]   # only when non-empty
+                           }}}
+
+For a `pending` entry `created_at` is the moment the create was sent (the outcome is unknown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from reconciler.errors import StateError
+
+STATE_VERSION = 1
+Status = Literal["created", "pending"]
+
+
+def canonical_json(payload: Any) -> bytes:
+    """Sorted keys, no spaces, non-ASCII as itself, UTF-8 (the fingerprint's input)."""
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def fingerprint(payload: Any) -> str:
+    """`sha256:` + hex SHA-256 of the canonical JSON of `payload`."""
+    return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the state remembers about one campaign key."""
+
+    status: Status
+    identity: str | None
+    fingerprint: str
+    payload: dict[str, Any]
+    source: str
+    created_at: str
+    replaced: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "status": self.status,
+            "identity": self.identity,
+            "fingerprint": self.fingerprint,
+            "payload": self.payload,
+            "source": self.source,
+            "created_at": self.created_at,
+        }
+        if self.replaced:
+            data["replaced"] = list(self.replaced)
+        return data
+
+    @classmethod
+    def from_json(cls, key: str, data: Any, where: str) -> Entry:
+        if not isinstance(data, dict):
+            raise StateError(f"{where}: entry {key!r} is not an object")
+        try:
+            status = data["status"]
+            identity = data.get("identity")
+            entry = cls(
+                status=status,
+                identity=identity,
+                fingerprint=data["fingerprint"],
+                payload=data["payload"],
+                source=data["source"],
+                created_at=data["created_at"],
+                replaced=tuple(data.get("replaced", ())),
+            )
+        except KeyError as missing:
+            raise StateError(f"{where}: entry {key!r} has no {missing}") from None
+        checks = [
+            (status in ("created", "pending"), "status must be 'created' or 'pending'"),
+            (identity is None or isinstance(identity, str), "identity must be a string"),
+            (status != "created" or bool(identity), "a created entry needs an identity"),
+            (isinstance(entry.payload, dict), "payload must be an object"),
+            (isinstance(entry.fingerprint, str), "fingerprint must be a string"),
+            (all(isinstance(i, str) for i in entry.replaced), "replaced must list strings"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise StateError(f"{where}: entry {key!r}: {message}")
+        return entry
+
+
+@dataclass(frozen=True)
+class State:
+    """The whole state. `lineage` is None only for a state that was never written."""
+
+    lineage: str | None = None
+    serial: int = 0
+    api_url: str | None = None
+    campaigns: dict[str, Entry] = field(default_factory=dict)
+    version: int = STATE_VERSION
+
+    @property
+    def exists(self) -> bool:
+        return self.lineage is not None
+
+    def with_entries(self, campaigns: dict[str, Entry]) -> State:
+        return replace(self, campaigns=campaigns)
+
+    def next_serial(self) -> State:
+        """The state as it is written next: serial + 1, lineage chosen on first write."""
+        return replace(self, lineage=self.lineage or str(uuid.uuid4()), serial=self.serial + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "api_url": self.api_url,
+            "campaigns": {key: e.to_json() for key, e in sorted(self.campaigns.items())},
+        }
+
+
+def dumps(state: State) -> str:
+    """The file text of `state`: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(state.to_json(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def loads(text: str, where: str) -> State:
+    """Parse a state file's text; `where` names the file in every error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"{where}: not a valid state file ({exc.msg} at line {exc.lineno}, column "
+            f"{exc.colno}); it was left untouched: restore it from git or from {where}.backup"
+        ) from None
+    if not isinstance(data, dict):
+        raise StateError(f"{where}: not a valid state file (expected a JSON object)")
+    version = data.get("version")
+    if not isinstance(version, int):
+        raise StateError(f"{where}: not a valid state file (no integer 'version')")
+    if version > STATE_VERSION:
+        raise StateError(
+            f"{where}: state version {version} was written by a newer reconcile (this one "
+            f"knows version {STATE_VERSION}); upgrade reconcile, the file was left untouched"
+        )
+    lineage, serial, api_url = data.get("lineage"), data.get("serial"), data.get("api_url")
+    campaigns = data.get("campaigns")
+    if not isinstance(lineage, str) or not lineage:
+        raise StateError(f"{where}: not a valid state file (no 'lineage')")
+    if not isinstance(serial, int) or serial < 0:
+        raise StateError(f"{where}: not a valid state file (no non-negative 'serial')")
+    if api_url is not None and not isinstance(api_url, str):
+        raise StateError(f"{where}: not a valid state file ('api_url' is not a string)")
+    if not isinstance(campaigns, dict):
+        raise StateError(f"{where}: not a valid state file (no 'campaigns' object)")
+    entries = {key: Entry.from_json(key, value, where) for key, value in campaigns.items()}
+    return State(lineage=lineage, serial=serial, api_url=api_url, campaigns=entries)
