@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from reconciler import __version__
-from reconciler.errors import InputError, ReconcileError
+from reconciler.errors import InputError, ReconcileError, StateError
 
 CAMPAIGNS = click.option(
     "--campaigns",
@@ -28,8 +28,59 @@ CAMPAIGNS = click.option(
 )
 
 
+STATE = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    envvar="RECONCILE_STATE",
+    help="State file (env RECONCILE_STATE) [default: reconcile.state.json; with --sandbox: "
+    ".reconcile/sandbox.state.json].",
+)
+LOCK_TIMEOUT = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Wait up to SECONDS for the state lock instead of failing at once.",
+)
+API_URL = click.option(
+    "--api-url",
+    default=None,
+    envvar="TWIN24_API_URL",
+    help="Twin24 API base URL (env TWIN24_API_URL) [default: https://cis.twin24.ai/api/v1].",
+)
+DEFAULT_STATE = Path("reconcile.state.json")
+SANDBOX_STATE = Path(".reconcile/sandbox.state.json")
+SANDBOX_API_URL = "sandbox:embedded"
+
+
 def _github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def build_store(state_path: Path | None, sandbox: bool = False) -> Any:
+    """The state store for `--state` (the sandbox has its own default file)."""
+    from reconciler.store import FileStore
+
+    return FileStore(state_path or (SANDBOX_STATE if sandbox else DEFAULT_STATE))
+
+
+def build_config(campaigns_dir: Path) -> Any:
+    """Load and validate the campaigns; raise InputError on any error."""
+    from reconciler.validate import load_config
+
+    config = load_config(campaigns_dir)
+    if config.errors:
+        raise InputError(config.problems)
+    return config
+
+
+def api_url_of(api_url: str | None, sandbox: bool) -> str:
+    if sandbox:
+        return SANDBOX_API_URL
+    from reconciler.client import DEFAULT_API_URL
+
+    return api_url or DEFAULT_API_URL
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,6 +144,253 @@ def schema(output_dir: Path, check: bool) -> None:
         return
     for path in schemas.write(output_dir):
         click.echo(f"wrote {path}")
+
+
+PLAN_OPTIONS = [
+    click.option("--target", "targets", multiple=True, metavar="KEY", help="Limit to KEY."),
+    click.option("--replace", "replace", multiple=True, metavar="KEY", help="Replace drifted KEY."),
+    click.option(
+        "--timezone",
+        default="Europe/Moscow",
+        envvar="TWIN24_TIMEZONE",
+        show_default=True,
+        help="Time zone of startMoment (env TWIN24_TIMEZONE).",
+    ),
+    click.option(
+        "--max-creates",
+        type=click.IntRange(min=0),
+        default=25,
+        show_default=True,
+        help="Apply refuses to create more than N tasks.",
+    ),
+    click.option("--sandbox", is_flag=True, help="Use the embedded sandbox and its state."),
+]
+
+
+def plan_options(func: Any) -> Any:
+    for option in reversed(PLAN_OPTIONS):
+        func = option(func)
+    return func
+
+
+def build_plan(
+    campaigns_dir: Path,
+    state: Any,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    timezone: str,
+    max_creates: int,
+) -> tuple[Any, Any]:
+    """Validate the campaigns and make the plan against `state`; returns (plan, config)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from reconciler.plan import PlanOptions, make_plan
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"unknown time zone {timezone!r}", param_hint="--timezone"
+        ) from None
+    config = build_config(campaigns_dir)
+    options = PlanOptions(targets, replace, max_creates, timezone, datetime.now(UTC))
+    return make_plan(config.campaigns, config.moves, state, options), config
+
+
+def _color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+@cli.command()
+@CAMPAIGNS
+@STATE
+@API_URL
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when something would be created or replaced.",
+)
+@click.option("--no-color", is_flag=True, help="Never colour the output.")
+@plan_options
+def plan(
+    campaigns_dir: Path,
+    state_path: Path | None,
+    api_url: str | None,
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+    no_color: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    timezone: str,
+    max_creates: int,
+    sandbox: bool,
+) -> None:
+    """Validate, compare with the state, and print what apply would do."""
+    from reconciler import planfile
+    from reconciler.render import markdown, plan_text
+    from reconciler.render import problems as render_problems
+
+    state = build_store(state_path, sandbox).read()
+    the_plan, config = build_plan(campaigns_dir, state, targets, replace, timezone, max_creates)
+    warnings = [p for p in config.problems if p.level == "warning"] + list(the_plan.problems)
+    click.echo(render_problems.text(warnings), nl=False, err=True)
+    if fmt == "json":
+        rendered = plan_text.as_json(the_plan)
+    elif fmt == "markdown":
+        rendered = markdown.markdown(the_plan)
+    else:
+        rendered = plan_text.text(the_plan, color=_color(no_color))
+    click.echo(rendered, nl=False)
+    if _github_actions():
+        click.echo(render_problems.github(warnings), nl=False)
+        click.echo(plan_text.github_notices(the_plan), nl=False)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(markdown.markdown(the_plan) + "\n")
+    if the_plan.problems:
+        click.echo(f"error: the plan has {len(the_plan.problems)} problem(s).", err=True)
+        raise SystemExit(1)
+    if out is not None:
+        planfile.save(out, the_plan, config.campaigns, api_url_of(api_url, sandbox))
+        click.echo(f"Saved the plan to {out}; `reconcile apply {out}` carries out exactly it.")
+    if detailed_exitcode and the_plan.creates:
+        raise SystemExit(2)
+
+
+@cli.group()
+def state() -> None:
+    """Inspect and edit the state (under the lock)."""
+
+
+@state.command("list")
+@STATE
+def state_list(state_path: Path | None) -> None:
+    """List the keys in the state with their status and identity."""
+    current = build_store(state_path).read()
+    for key, entry in sorted(current.campaigns.items()):
+        click.echo(f"{key}\t{entry.status}\t{entry.identity or '-'}")
+
+
+@state.command("show")
+@STATE
+@click.argument("key")
+def state_show(state_path: Path | None, key: str) -> None:
+    """Show one state entry as JSON."""
+    import json
+
+    current = build_store(state_path).read()
+    if key not in current.campaigns:
+        raise StateError(f"no state entry {key!r}; see `reconcile state list`")
+    click.echo(json.dumps(current.campaigns[key].to_json(), indent=2, ensure_ascii=False))
+
+
+@state.command("rm")
+@STATE
+@LOCK_TIMEOUT
+@click.argument("key")
+def state_rm(state_path: Path | None, lock_timeout: float, key: str) -> None:
+    """Forget KEY (the task stays on the platform)."""
+    store = build_store(state_path)
+    with store.lock("reconcile state rm", lock_timeout):
+        current = store.read()
+        if key not in current.campaigns:
+            raise StateError(f"no state entry {key!r}; see `reconcile state list`")
+        entries = {k: e for k, e in current.campaigns.items() if k != key}
+        written = store.write(current.with_entries(entries))
+    click.echo(
+        f"Removed {key} from the state (serial {written.serial}); the task stays on the platform."
+    )
+
+
+@state.command("mv")
+@STATE
+@LOCK_TIMEOUT
+@click.argument("old")
+@click.argument("new")
+def state_mv(state_path: Path | None, lock_timeout: float, old: str, new: str) -> None:
+    """Rename the state entry OLD to NEW (after a campaign file was renamed)."""
+    store = build_store(state_path)
+    with store.lock("reconcile state mv", lock_timeout):
+        current = store.read()
+        if old not in current.campaigns:
+            raise StateError(f"no state entry {old!r}; see `reconcile state list`")
+        if new in current.campaigns:
+            raise StateError(f"the state already has {new!r}; remove it first if it is stale")
+        entries = dict(current.campaigns)
+        entries[new] = entries.pop(old)
+        written = store.write(current.with_entries(entries))
+    click.echo(f"Moved {old} to {new} (serial {written.serial}).")
+
+
+@state.command("unlock")
+@STATE
+@click.argument("lock_id")
+def state_unlock(state_path: Path | None, lock_id: str) -> None:
+    """Remove a lock left behind by a dead run."""
+    build_store(state_path).unlock(lock_id)
+    click.echo(f"Removed lock {lock_id}.")
+
+
+@cli.command("import")
+@CAMPAIGNS
+@STATE
+@API_URL
+@LOCK_TIMEOUT
+@click.argument("key")
+@click.argument("identity")
+def import_(
+    campaigns_dir: Path,
+    state_path: Path | None,
+    api_url: str | None,
+    lock_timeout: float,
+    key: str,
+    identity: str,
+) -> None:
+    """Record an existing remote task IDENTITY as the applied version of campaign KEY."""
+    from reconciler.state import Entry
+    from reconciler.store import FileStore, iso_z, utc_now
+
+    config = build_config(campaigns_dir)
+    if key not in config.campaigns:
+        raise StateError(f"no campaign file has the key {key!r}")
+    campaign = config.campaigns[key]
+    store: FileStore = build_store(state_path)
+    with store.lock("reconcile import", lock_timeout):
+        current = store.read()
+        existing = current.campaigns.get(key)
+        if existing is not None and existing.status == "created":
+            raise StateError(
+                f"{key} is already in the state as {existing.identity}; `reconcile state rm "
+                f"{key}` first if that is wrong"
+            )
+        entry = Entry(
+            "created",
+            identity,
+            campaign.fingerprint,
+            campaign.payload,
+            campaign.source,
+            iso_z(utc_now()),
+        )
+        url = current.api_url or api_url_of(api_url, False)
+        written = store.write(replace_state(current, {**current.campaigns, key: entry}, url))
+    click.echo(f"Imported {key} as {identity} (serial {written.serial}).")
+
+
+def replace_state(current: Any, entries: dict[str, Any], api_url: str) -> Any:
+    from dataclasses import replace
+
+    return replace(current, campaigns=entries, api_url=api_url)
 
 
 def main(argv: list[str] | None = None) -> Any:

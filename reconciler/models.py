@@ -11,7 +11,7 @@ once per model in `CONDITIONALS`, enforced by a model validator and emitted as d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from reconciler import normalize
+from reconciler.errors import Location
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 URL_PATTERN = r"^https?://[^\s/?#@]+(@[^\s/?#]+)?(/[^\s]*)?$"
@@ -289,9 +290,7 @@ class CallTask(ApiModel):
     sendReportAfterFinish: bool = Field(
         None, description="Send a report when the task finishes (newer API page)."
     )
-    lifetime: Count = Field(
-        None, description="Seconds until the task is halted (newer API page)."
-    )
+    lifetime: Count = Field(None, description="Seconds until the task is halted (newer API page).")
     phoneNormalization: Literal["RU"] | None = Field(
         None, description='Phone number normalisation: null or "RU" (newer API page).'
     )
@@ -305,6 +304,8 @@ class Campaign:
     source: str
     payload: dict[str, Any]
     fingerprint: str
+    # Where `name` and `startMoment` were written (for problems found later, in the plan).
+    spots: dict[str, Location] = field(default_factory=dict, compare=False)
 
 
 def payload_of(data: dict[str, Any]) -> dict[str, Any]:

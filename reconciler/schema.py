@@ -83,7 +83,10 @@ def _tidy(sub: dict[str, Any]) -> None:
 
 def _if_then(rule: models.Conditional) -> dict[str, Any]:
     return {
-        "if": {"properties": {rule.trigger: {"enum": list(rule.values)}}, "required": [rule.trigger]},
+        "if": {
+            "properties": {rule.trigger: {"enum": list(rule.values)}},
+            "required": [rule.trigger],
+        },
         "then": {"required": [rule.field]},
     }
 

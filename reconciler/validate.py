@@ -109,7 +109,10 @@ def check_campaign(
     problems += _warnings(data, merged)
     if payload is None or any(p.level == "error" for p in problems):
         return None, problems, merged
-    campaign = models.Campaign(campaign_file.key, campaign_file.file, payload, fingerprint(payload))
+    spots = {name: merged.at((name,)) for name in ("name", "startMoment")}
+    campaign = models.Campaign(
+        campaign_file.key, campaign_file.file, payload, fingerprint(payload), spots
+    )
     return campaign, problems, merged
 
 

@@ -1,0 +1,445 @@
+"""Side effects on the Twin24 API: one attempt per call, each result mapped to a value.
+
+No policy here: the client never retries, sleeps or decides (`apply.py` does). `create`
+returns one `CreateOutcome`: `Created`, `Refused` (400/402/403/404/405/422), `Unauthorized`
+(401), `NotSent` (connect error, connect or pool timeout: provably nothing was sent),
+`RateLimited` (429) or `InDoubt` (timeout after sending, connection lost, 5xx or any other
+status, a 2xx without an identity). `list_tasks` and `get_task` raise `AuthError`/`ApiError`.
+
+Creates go over a fresh connection each time: a stale keep-alive connection turns a harmless
+"could not send" into an in-doubt create. The token lives in one private attribute and goes
+into each request's headers only; every text taken from a response body or an httpx
+exception is scrubbed of it before it reaches an outcome or an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from reconciler.errors import ApiError, AuthError
+
+DEFAULT_API_URL: Final = "https://cis.twin24.ai/api/v1"
+TOKEN_ENV: Final = "TWIN24_TOKEN"
+REFUSED_STATUSES: Final = frozenset({400, 402, 403, 404, 405, 422})
+MAX_LIST_PAGES: Final = 100
+MAX_ERROR_TEXT: Final = 200
+
+_TASKS_PATH: Final = "/telephony/autoCall"
+_USER_AGENT: Final = "reconcile (campaigns-as-code)"
+_AUTH_REMEDY: Final = "check TWIN24_TOKEN or --token-file (tokens expire after a week)"
+_DELTA_SECONDS = re.compile(r"\d+(\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds allowed for each phase of a request; all four are always set explicitly."""
+
+    connect: float = 5.0
+    read: float = 30.0
+    write: float = 30.0
+    pool: float = 5.0
+
+    def as_httpx(self) -> httpx.Timeout:
+        """The same four values as an `httpx.Timeout`."""
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+@dataclass(frozen=True)
+class Created:
+    """The API created the task and returned its identity."""
+
+    identity: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The API refused the create (400/402/403/404/405/422); nothing was created."""
+
+    status: int
+    error: Any
+    details: Any
+
+    @property
+    def message(self) -> str:
+        """`HTTP 422: error (details)`, for reports."""
+        return _describe(self.status, self.error, self.details)
+
+
+@dataclass(frozen=True)
+class Unauthorized:
+    """HTTP 401: the token is missing, wrong or expired; nothing was created."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """The request provably never left: safe to send again."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """HTTP 429: nothing was created; `retry_after` seconds if the API said so."""
+
+    retry_after: float | None
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """The request may have reached the API: the task may or may not exist."""
+
+    reason: str
+
+
+CreateOutcome: TypeAlias = Created | Refused | Unauthorized | NotSent | RateLimited | InDoubt
+
+
+@dataclass(frozen=True)
+class RemoteTask:
+    """A task as the API lists it; `raw` keeps the whole item."""
+
+    identity: str
+    name: str
+    status: str | None
+    created_at: str | None
+    raw: dict[str, Any]
+
+
+class Twin24Client:
+    """One attempt per call against the Twin24 call-task API; safe to share between threads.
+
+    `transport` is for tests and the sandbox; without it creates use their own pool that
+    keeps no connection alive.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts = Timeouts(),
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ApiError(
+                f"invalid Twin24 API URL {base_url!r}: give a full URL such as {DEFAULT_API_URL}"
+            )
+        _check_token(token, "the client")
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeouts = timeouts
+        common: dict[str, Any] = {
+            "timeout": timeouts.as_httpx(),
+            "headers": {"Accept": "application/json", "User-Agent": _USER_AGENT},
+            "follow_redirects": False,
+        }
+        self._client = httpx.Client(transport=transport, **common)
+        if transport is not None:
+            self._create_client = self._client
+        else:
+            # Same as httpx.HTTPTransport(limits=...) but keeps the environment's proxy settings.
+            no_keepalive = httpx.Limits(max_keepalive_connections=0)
+            self._create_client = httpx.Client(limits=no_keepalive, **common)
+
+    def __repr__(self) -> str:
+        return f"Twin24Client(base_url={self._base_url!r})"
+
+    def __enter__(self) -> Twin24Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close both connection pools."""
+        if self._create_client is not self._client:
+            self._create_client.close()
+        self._client.close()
+
+    def create(self, payload: Mapping[str, Any]) -> CreateOutcome:
+        """POST one task over a fresh connection and say what happened; never raises for I/O."""
+        headers = self._headers()
+        headers["Connection"] = "close"  # the server closes too, even on an injected transport
+        try:
+            response = self._create_client.post(
+                self._url(_TASKS_PATH), json=dict(payload), headers=headers
+            )
+        except httpx.RequestError as exc:
+            return self._failed_create(exc)
+        return self._create_outcome(response)
+
+    def list_tasks(
+        self, *, keyword: str | None = None, since: datetime | None = None, page_size: int = 1000
+    ) -> list[RemoteTask]:
+        """All tasks matching `keyword` created since `since` (naive means UTC), page by page.
+
+        Items without an identity are skipped; an identity seen on an earlier page is kept once.
+        """
+        if not 1 <= page_size <= 1000:
+            raise ValueError(f"page_size must be 1..1000, not {page_size}")
+        params: dict[str, str | int] = {"limit": page_size}
+        if keyword is not None:
+            params["keyword"] = keyword
+        if since is not None:
+            params["from"] = _utc_iso(since)
+        tasks: dict[str, RemoteTask] = {}
+        received = 0
+        for page in range(MAX_LIST_PAGES):
+            body = self._get_json(_TASKS_PATH, {**params, "page": page}, "list endpoint")
+            items, count = _page_items(body)
+            received += len(items)
+            for item in items:
+                task = _remote_task(self._scrub(item)) if isinstance(item, dict) else None
+                if task is not None:
+                    tasks.setdefault(task.identity, task)
+            if len(items) < page_size or (count is not None and received >= count):
+                return list(tasks.values())
+        raise ApiError(
+            f"the Twin24 list endpoint still returned full pages after {MAX_LIST_PAGES} pages "
+            f"of {page_size}: narrow the search (keyword, since) or report this"
+        )
+
+    def get_task(self, identity: str) -> RemoteTask | None:
+        """One task by identity, or None when the API answers 404."""
+        path = f"{_TASKS_PATH}/{quote(identity, safe='')}"
+        body = self._get_json(path, {}, "task endpoint", none_on_404=True)
+        if body is None:
+            return None
+        if not isinstance(body, dict):
+            raise ApiError("the Twin24 task endpoint returned an unexpected body: report this")
+        return _remote_task(self._scrub(body), fallback_identity=identity)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self._base_url}{path}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _scrub(self, value: Any) -> Any:
+        """`value` with every occurrence of the token replaced (strings, lists, dicts)."""
+        if isinstance(value, str):
+            return value.replace(self._token, "***")
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
+        return value
+
+    def _error_fields(self, response: httpx.Response) -> tuple[Any, Any]:
+        """The API's `error` and `details`, or the start of a body that is not such JSON."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and ("error" in body or "details" in body):
+            return self._scrub(body.get("error")), self._scrub(body.get("details"))
+        text = self._scrub(response.text).strip()[:MAX_ERROR_TEXT]
+        return text or response.reason_phrase, None
+
+    def _exc_text(self, exc: Exception) -> str:
+        """Type name plus the exception's own message (never the request), scrubbed."""
+        text = self._scrub(str(exc)).strip()[:MAX_ERROR_TEXT]
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+    def _failed_create(self, exc: httpx.RequestError) -> NotSent | InDoubt:
+        t = self._timeouts
+        maybe = "the server may have created the task"
+        match exc:
+            case httpx.ConnectTimeout():
+                return NotSent(f"connect timeout after {t.connect:g}s: nothing was sent")
+            case httpx.PoolTimeout():
+                return NotSent(f"no free connection within {t.pool:g}s: nothing was sent")
+            case httpx.ConnectError():
+                return NotSent(f"could not connect ({self._exc_text(exc)}): nothing was sent")
+            case httpx.ReadTimeout():
+                return InDoubt(f"read timeout after {t.read:g}s: {maybe}")
+            case httpx.WriteTimeout():
+                return InDoubt(f"write timeout after {t.write:g}s while sending: {maybe}")
+            case httpx.RemoteProtocolError():
+                return InDoubt(f"connection closed mid-way ({self._exc_text(exc)}): {maybe}")
+            case httpx.ReadError():
+                return InDoubt(f"connection lost reading ({self._exc_text(exc)}): {maybe}")
+            case httpx.WriteError():
+                return InDoubt(f"connection lost while sending ({self._exc_text(exc)}): {maybe}")
+            case _:
+                return InDoubt(f"request failed ({self._exc_text(exc)}): {maybe}")
+
+    def _create_outcome(self, response: httpx.Response) -> CreateOutcome:
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                body = response.json()
+            except ValueError:
+                return InDoubt(f"HTTP {status} with a non-JSON body: the outcome is unknown")
+            ident = body.get("id") if isinstance(body, dict) else None
+            identity = ident.get("identity") if isinstance(ident, dict) else None
+            if isinstance(identity, str) and identity:
+                return Created(identity)
+            return InDoubt(f"HTTP {status} without id.identity: the outcome is unknown")
+        if status == 429:
+            return RateLimited(parse_retry_after(response.headers.get("Retry-After")))
+        error, details = self._error_fields(response)
+        if status == 401:
+            return Unauthorized(_describe(status, error, details))
+        if status in REFUSED_STATUSES:
+            return Refused(status, error, details)
+        return InDoubt(f"{_describe(status, error, details)}: the server may have created the task")
+
+    def _get_json(
+        self, path: str, params: Mapping[str, str | int], what: str, *, none_on_404: bool = False
+    ) -> Any:
+        """GET and decode JSON (None for a 404 if asked); any other failure raises ApiError."""
+        try:
+            response = self._client.get(self._url(path), params=params, headers=self._headers())
+        except httpx.RequestError as exc:
+            raise ApiError(
+                f"the Twin24 {what} is unavailable ({self._exc_text(exc)}): "
+                "check the API URL and the network, then run again"
+            ) from None
+        status = response.status_code
+        if status == 401:
+            error, details = self._error_fields(response)
+            raise AuthError(
+                f"the Twin24 API refused the token ({_describe(status, error, details)}): "
+                f"{_AUTH_REMEDY}"
+            )
+        if status == 404 and none_on_404:
+            return None
+        if not 200 <= status < 300:
+            error, details = self._error_fields(response)
+            raise ApiError(
+                f"the Twin24 {what} failed ({_describe(status, error, details)}): "
+                "check the API URL, then run again later"
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"the Twin24 {what} returned HTTP {status} with a body that is not JSON: "
+                "check the API URL"
+            ) from None
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if absent or bad."""
+    if value is None:
+        return None
+    text = value.strip()
+    if _DELTA_SECONDS.fullmatch(text):
+        seconds = float(text)
+        return seconds if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def read_token(token_file: Path | None, env: Mapping[str, str]) -> str:
+    """The API token from `--token-file` (preferred when given) or `TWIN24_TOKEN`.
+
+    Messages name the file or the variable, never what they contain.
+    """
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise AuthError(f"token file {token_file} not found: {_AUTH_REMEDY}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuthError(
+                f"cannot read token file {token_file} ({type(exc).__name__}): {_AUTH_REMEDY}"
+            ) from None
+        if not token:
+            raise AuthError(f"token file {token_file} is empty: {_AUTH_REMEDY}")
+        _check_token(token, f"token file {token_file}")
+        return token
+    token = env.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise AuthError("no Twin24 token: set TWIN24_TOKEN or pass --token-file FILE")
+    _check_token(token, TOKEN_ENV)
+    return token
+
+
+def _check_token(token: str, source: str) -> None:
+    """Refuse tokens that cannot go into a header (httpx would quote them in its error)."""
+    if not token:
+        raise AuthError("no Twin24 token: set TWIN24_TOKEN or pass --token-file FILE")
+    if any(not "!" <= ch <= "~" for ch in token):
+        raise AuthError(
+            f"the Twin24 token from {source} contains spaces or characters that cannot be sent "
+            f"in an HTTP header: {_AUTH_REMEDY}"
+        )
+
+
+def _describe(status: int, error: Any, details: Any) -> str:
+    def text(value: Any) -> str:
+        return (
+            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        )
+
+    error_text = f": {text(error)}" if error not in (None, "") else ""
+    details_text = f" ({text(details)})" if details not in (None, "", [], {}) else ""
+    return f"HTTP {status}{error_text}{details_text}"
+
+
+def _utc_iso(moment: datetime) -> str:
+    """ISO-8601 UTC with a Z, floored to the second (a floor only widens a "since" search)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _page_items(body: Any) -> tuple[list[Any], int | None]:
+    """Items and total count (None if not given) of one `{"count", "items"}` page."""
+    if isinstance(body, dict) and isinstance(body.get("items", []), list):
+        count = body.get("count")
+        valid = isinstance(count, int) and not isinstance(count, bool)
+        return body.get("items", []), count if valid else None
+    raise ApiError("the Twin24 list endpoint returned an unexpected body: report this")
+
+
+def _identity(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _remote_task(item: dict[str, Any], fallback_identity: str | None = None) -> RemoteTask | None:
+    """A task from an item whose id is `id`, `identity` or `id.identity`; None without one."""
+    raw_id = item.get("id")
+    identity = (
+        (_identity(raw_id.get("identity")) if isinstance(raw_id, dict) else _identity(raw_id))
+        or _identity(item.get("identity"))
+        or fallback_identity
+    )
+    if identity is None:
+        return None
+    name, status = item.get("name"), item.get("status")
+    created_at = item.get("createdAt", item.get("created_at"))
+    return RemoteTask(
+        identity=identity,
+        name=name if isinstance(name, str) else "",
+        status=status if isinstance(status, str) else None,
+        created_at=created_at if isinstance(created_at, str) else None,
+        raw=dict(item),
+    )

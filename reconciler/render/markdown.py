@@ -1,0 +1,51 @@
+"""The plan as Markdown for a pull-request comment, always under 60,000 characters."""
+
+from __future__ import annotations
+
+from reconciler.plan import Action, Plan
+from reconciler.render import common
+from reconciler.render.plan_text import block
+
+MAX_CHARS = 60_000
+_RESERVE = 2_000  # room for the closing "not shown" note
+MARKER = "<!-- reconcile-plan -->"
+
+
+def _section(action: Action) -> str:
+    lines = block(action)
+    body = "\n".join(
+        ("+ " if action.creates and not action.diff else "! ") + line.strip() if i else line
+        for i, line in enumerate(lines)
+    )
+    summary = f"<code>{action.symbol}</code> {action.name.replace('_', ' ')} <b>{action.key}</b>"
+    return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n</details>\n"
+
+
+def markdown(plan: Plan) -> str:
+    """Summary first, then the banner, then one collapsible section per campaign."""
+    head = [MARKER, f"**{common.summary_line(plan)}**", ""]
+    banner = common.banner(plan)
+    if banner:
+        head += ["```", *banner, "```", ""]
+    out = "\n".join(head) + "\n"
+    shown = 0
+    changed = [a for a in plan.actions if a.name != "unchanged"]
+    for action in changed:
+        section = _section(action)
+        if len(out) + len(section) > MAX_CHARS - _RESERVE:
+            break
+        out += section
+        shown += 1
+    left = changed[shown:]
+    if left:
+        counts: dict[str, int] = {}
+        for action in left:
+            counts[action.name] = counts.get(action.name, 0) + 1
+        what = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in sorted(counts.items()))
+        out += (
+            f"\n…and {len(left)} more campaign(s) not shown ({what}) to keep this comment "
+            "readable; run `reconcile plan` for the full plan.\n"
+        )
+    if not changed:
+        out += "No changes. The platform matches the campaign files.\n"
+    return out
