@@ -1,0 +1,616 @@
+"""Tests for reconciler.client: status and exception mapping, paging, token hygiene, sockets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from reconciler.client import (
+    DEFAULT_API_URL,
+    MAX_LIST_PAGES,
+    Created,
+    InDoubt,
+    NotSent,
+    RateLimited,
+    Refused,
+    RemoteTask,
+    Timeouts,
+    Twin24Client,
+    Unauthorized,
+    parse_retry_after,
+    read_token,
+)
+from reconciler.errors import ApiError, AuthError
+
+TOKEN = "s3cret-token-XYZ"
+BASE = "https://api.test/api/v1"
+PAYLOAD = {"name": "spring-promo", "cps": 1.03, "additionalOptions": {"recordCall": False}}
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def make_client(handler: Handler, base_url: str = BASE, **kwargs: Any) -> Twin24Client:
+    return Twin24Client(base_url, TOKEN, transport=httpx.MockTransport(handler), **kwargs)
+
+
+def respond(status: int, body: Any = None, text: str | None = None, **headers: str) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if text is not None:
+            return httpx.Response(status, text=text, headers=headers)
+        return httpx.Response(status, json=body, headers=headers)
+
+    return handler
+
+
+def raising(exc_type: type[httpx.RequestError], message: str = "boom") -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc_type(message, request=request)
+
+    return handler
+
+
+# -- create: statuses ----------------------------------------------------------------------
+
+
+def test_create_200_posts_json_with_bearer_over_a_closing_connection() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": {"identity": "task-1"}})
+
+    with make_client(handler) as client:
+        assert client.create(PAYLOAD) == Created("task-1")
+    (request,) = seen
+    assert request.method == "POST"
+    assert str(request.url) == "https://api.test/api/v1/telephony/autoCall"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Connection"] == "close"
+    assert json.loads(request.content) == PAYLOAD
+
+
+@pytest.mark.parametrize("base", ["https://api.test/api/v1", "https://api.test/api/v1/"])
+def test_base_url_with_or_without_slash(base: str) -> None:
+    urls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        urls.append(str(request.url.copy_with(params=None)))
+        if request.method == "POST":
+            return httpx.Response(200, json={"id": {"identity": "t"}})
+        if request.url.path.endswith("/autoCall"):
+            return httpx.Response(200, json={"count": 0, "items": []})
+        return httpx.Response(200, json={"id": "a/b", "name": "n"})
+
+    with make_client(handler, base_url=base) as client:
+        client.create(PAYLOAD)
+        client.list_tasks()
+        client.get_task("a/b")
+    assert urls == [
+        "https://api.test/api/v1/telephony/autoCall",
+        "https://api.test/api/v1/telephony/autoCall",
+        "https://api.test/api/v1/telephony/autoCall/a%2Fb",
+    ]
+
+
+def test_explicit_timeouts_reach_every_request() -> None:
+    seen: list[dict[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, json={"id": {"identity": "t"}, "items": []})
+
+    with make_client(handler, timeouts=Timeouts(connect=1, read=2, write=3, pool=4)) as client:
+        client.create(PAYLOAD)
+        client.list_tasks()
+    assert seen == [{"connect": 1, "read": 2, "write": 3, "pool": 4}] * 2
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({}, None),
+        ({"id": {}}, None),
+        ({"id": "task-1"}, None),
+        ({"id": {"identity": ""}}, None),
+        ({"id": {"identity": 42}}, None),
+        ([{"id": {"identity": "x"}}], None),
+        (None, "<html>created?</html>"),
+        (None, ""),
+    ],
+)
+def test_create_200_without_identity_is_in_doubt(body: Any, text: str | None) -> None:
+    with make_client(respond(200, body, text)) as client:
+        outcome = client.create(PAYLOAD)
+    assert isinstance(outcome, InDoubt)
+    assert "HTTP 200" in outcome.reason
+
+
+@pytest.mark.parametrize("status", [400, 402, 403, 404, 405, 422])
+def test_create_refused_carries_error_and_details(status: int) -> None:
+    body = {"error": "Validation failed", "details": [{"field": "cps", "message": "bad"}]}
+    with make_client(respond(status, body)) as client:
+        outcome = client.create(PAYLOAD)
+    assert outcome == Refused(status, "Validation failed", body["details"])
+    assert isinstance(outcome, Refused)
+    assert (
+        outcome.message
+        == f'HTTP {status}: Validation failed ([{{"field": "cps", "message": "bad"}}])'
+    )
+
+
+def test_create_refused_with_non_json_body_keeps_200_chars() -> None:
+    with make_client(respond(422, text="x" * 500)) as client:
+        assert client.create(PAYLOAD) == Refused(422, "x" * 200, None)
+    with make_client(respond(400, text="")) as client:
+        assert client.create(PAYLOAD) == Refused(400, "Bad Request", None)
+
+
+def test_create_401_is_unauthorized_with_the_api_text() -> None:
+    with make_client(respond(401, {"error": "Token is expired.", "details": None})) as client:
+        assert client.create(PAYLOAD) == Unauthorized("HTTP 401: Token is expired.")
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({"Retry-After": "7"}, 7.0), ({"Retry-After": "later"}, None), ({}, None)],
+)
+def test_create_429_is_rate_limited(headers: dict[str, str], expected: float | None) -> None:
+    with make_client(respond(429, {"error": "Too many requests"}, **headers)) as client:
+        assert client.create(PAYLOAD) == RateLimited(expected)
+
+
+def test_create_429_with_http_date() -> None:
+    when = datetime.now(UTC) + timedelta(seconds=120)
+    header = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    with make_client(respond(429, None, **{"Retry-After": header})) as client:
+        outcome = client.create(PAYLOAD)
+    assert isinstance(outcome, RateLimited)
+    assert outcome.retry_after is not None
+    assert 110 <= outcome.retry_after <= 120
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 302, 409, 408])
+def test_create_other_statuses_are_in_doubt(status: int) -> None:
+    with make_client(respond(status, {"error": "upstream gone", "details": {"id": 9}})) as client:
+        outcome = client.create(PAYLOAD)
+    assert isinstance(outcome, InDoubt)
+    assert outcome.reason.startswith(f'HTTP {status}: upstream gone ({{"id": 9}})')
+    assert "may have created" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0.0),
+        (" 120 ", 120.0),
+        ("1.5", 1.5),
+        ("-3", None),
+        ("nan", None),
+        ("", None),
+        (None, None),
+        ("Wed, 01 May 2024 10:01:30 GMT", 90.0),
+        ("Wed, 01 May 2024 09:00:00 GMT", 0.0),
+        ("Wed, 99 Foo 2024", None),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    now = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    assert parse_retry_after(value, now=now) == expected
+
+
+# -- create: exceptions --------------------------------------------------------------------
+
+EXCEPTION_CASES: list[tuple[type[httpx.RequestError], type, str]] = [
+    (httpx.ConnectError, NotSent, "could not connect (ConnectError: boom): nothing was sent"),
+    (httpx.ConnectTimeout, NotSent, "connect timeout after 5s: nothing was sent"),
+    (httpx.PoolTimeout, NotSent, "no free connection within 5s: nothing was sent"),
+    (httpx.ReadTimeout, InDoubt, "read timeout after 30s: the server may have created the task"),
+    (httpx.WriteTimeout, InDoubt, "write timeout after 30s while sending"),
+    (httpx.RemoteProtocolError, InDoubt, "connection closed mid-way (RemoteProtocolError: boom)"),
+    (httpx.ReadError, InDoubt, "connection lost reading (ReadError: boom)"),
+    (httpx.WriteError, InDoubt, "connection lost while sending (WriteError: boom)"),
+    (httpx.CloseError, InDoubt, "request failed (CloseError: boom)"),
+    (httpx.LocalProtocolError, InDoubt, "request failed (LocalProtocolError: boom)"),
+    (httpx.ProxyError, InDoubt, "request failed (ProxyError: boom)"),
+    (httpx.DecodingError, InDoubt, "request failed (DecodingError: boom)"),
+]
+
+
+@pytest.mark.parametrize(("exc_type", "kind", "reason"), EXCEPTION_CASES)
+def test_create_maps_each_exception(
+    exc_type: type[httpx.RequestError], kind: type, reason: str
+) -> None:
+    with make_client(raising(exc_type)) as client:
+        outcome = client.create(PAYLOAD)
+    assert type(outcome) is kind
+    assert isinstance(outcome, NotSent | InDoubt)
+    assert outcome.reason.startswith(reason)
+    if kind is InDoubt:
+        assert outcome.reason.endswith("the server may have created the task")
+
+
+# -- list and get --------------------------------------------------------------------------
+
+
+def test_list_tasks_pages_with_keyword_and_from() -> None:
+    pages: list[list[Any]] = [
+        [
+            {"id": "a", "name": "promo", "status": "READY", "createdAt": "2024-05-01T10:00:00Z"},
+            {"identity": "b", "name": "promo"},
+        ],
+        [{"id": {"identity": "c"}, "name": "promo", "status": "PAUSED"}, {"id": 17, "status": 3}],
+        [{"name": "no id at all"}, "not an object", {"id": "a", "name": "seen again"}],
+    ]
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        page = int(request.url.params["page"])
+        return httpx.Response(200, json={"count": 6, "items": pages[page]})
+
+    since = datetime(2024, 5, 1, 13, 0, 5, 999_000, tzinfo=timezone(timedelta(hours=3)))
+    with make_client(handler) as client:
+        tasks = client.list_tasks(keyword="promo", since=since, page_size=2)
+    assert [dict(r.url.params) for r in requests] == [
+        {"limit": "2", "keyword": "promo", "from": "2024-05-01T10:00:05Z", "page": str(n)}
+        for n in range(3)
+    ]
+    assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in requests)
+    assert [(t.identity, t.name, t.status, t.created_at) for t in tasks] == [
+        ("a", "promo", "READY", "2024-05-01T10:00:00Z"),
+        ("b", "promo", None, None),
+        ("c", "promo", "PAUSED", None),
+        ("17", "", None, None),
+    ]
+    assert tasks[0].raw == pages[0][0]
+
+
+def test_list_tasks_stops_when_count_is_reached() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(int(request.url.params["page"]))
+        return httpx.Response(
+            200, json={"count": 4, "items": [{"id": f"t{len(calls)}{i}"} for i in range(2)]}
+        )
+
+    with make_client(handler) as client:
+        tasks = client.list_tasks(page_size=2)
+    assert calls == [0, 1]
+    assert len(tasks) == 4
+
+
+def test_list_tasks_gives_up_after_the_page_cap() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(200, json={"items": [{"id": f"t{len(calls)}"}]})
+
+    with make_client(handler) as client, pytest.raises(ApiError, match="full pages after"):
+        client.list_tasks(page_size=1)
+    assert len(calls) == MAX_LIST_PAGES
+
+
+def test_list_tasks_without_since_or_keyword_sends_neither() -> None:
+    params: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        params.append(dict(request.url.params))
+        return httpx.Response(200, json={"count": 0, "items": []})
+
+    with make_client(handler) as client:
+        assert client.list_tasks() == []
+        naive = datetime(2024, 5, 1, 10, 0)  # naive is taken as UTC
+        client.list_tasks(since=naive)
+    assert params == [
+        {"limit": "1000", "page": "0"},
+        {"limit": "1000", "page": "0", "from": "2024-05-01T10:00:00Z"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("handler", "error", "match"),
+    [
+        (
+            respond(401, {"error": "Token is expired."}),
+            AuthError,
+            r"refused the token \(HTTP 401: Token is expired\.\)",
+        ),
+        (
+            respond(500, {"error": "db down", "details": "x"}),
+            ApiError,
+            r"list endpoint failed \(HTTP 500: db down \(x\)\)",
+        ),
+        (respond(404, text="no such route"), ApiError, r"HTTP 404: no such route"),
+        (respond(200, text="<html>"), ApiError, "not JSON"),
+        (respond(200, {"items": "nope"}), ApiError, "unexpected body"),
+        (
+            raising(httpx.ConnectError, "refused"),
+            ApiError,
+            r"list endpoint is unavailable \(ConnectError: refused\)",
+        ),
+        (raising(httpx.ReadTimeout, "timed out"), ApiError, "list endpoint is unavailable"),
+    ],
+)
+def test_list_tasks_failures_raise(handler: Handler, error: type[Exception], match: str) -> None:
+    with make_client(handler) as client, pytest.raises(error, match=match) as info:
+        client.list_tasks()
+    assert type(info.value) is error
+
+
+def test_list_tasks_rejects_bad_page_size() -> None:
+    with make_client(respond(200, {"items": []})) as client, pytest.raises(ValueError):
+        client.list_tasks(page_size=0)
+
+
+def test_get_task_200_and_404() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/t-1"):
+            return httpx.Response(200, json={"name": "promo", "status": "PROCESS"})
+        return httpx.Response(404, json={"error": "Not found"})
+
+    with make_client(handler) as client:
+        assert client.get_task("t-1") == RemoteTask(
+            "t-1", "promo", "PROCESS", None, {"name": "promo", "status": "PROCESS"}
+        )
+        assert client.get_task("t-2") is None
+
+
+@pytest.mark.parametrize(
+    ("handler", "error"),
+    [
+        (respond(401, {"error": "no"}), AuthError),
+        (respond(503, {"error": "busy"}), ApiError),
+        (respond(200, ["x"]), ApiError),
+        (raising(httpx.ConnectError), ApiError),
+    ],
+)
+def test_get_task_failures_raise(handler: Handler, error: type[Exception]) -> None:
+    with make_client(handler) as client, pytest.raises(error, match="Twin24") as info:
+        client.get_task("t-1")
+    assert type(info.value) is error
+
+
+# -- the token never leaks -----------------------------------------------------------------
+
+
+def echo_token(status: int) -> Handler:
+    """A hostile server that quotes the request's Authorization header back."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        auth = request.headers["Authorization"]
+        body = {
+            "error": f"bad header {auth}",
+            "details": {auth: [auth, {"h": dict(request.headers)}]},
+        }
+        return httpx.Response(status, json=body, headers={"Retry-After": "1"})
+
+    return handler
+
+
+def echo_token_text(status: int) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, text=f"{'x' * 190}{request.headers['Authorization']}")
+
+    return handler
+
+
+def raising_with_headers(exc_type: type[httpx.RequestError]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc_type(f"failed {dict(request.headers)} {TOKEN}", request=request)
+
+    return handler
+
+
+LEAK_STATUSES = [200, 400, 401, 402, 403, 404, 405, 422, 429, 500, 502, 503, 504]
+
+
+def test_token_never_appears_in_outcomes_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    handlers = [echo_token(s) for s in LEAK_STATUSES] + [echo_token_text(s) for s in LEAK_STATUSES]
+    handlers += [raising_with_headers(exc_type) for exc_type, _, _ in EXCEPTION_CASES]
+    texts: list[str] = []
+    for handler in handlers:
+        with make_client(handler) as client:
+            texts.append(repr(client))
+            outcome = client.create(PAYLOAD)
+            texts += [str(outcome), repr(outcome)]
+            for call in (client.list_tasks, lambda c=client: c.get_task("t-1")):
+                try:
+                    texts.append(repr(call()))
+                except ApiError as exc:
+                    texts += [str(exc), repr(exc)]
+    assert len(texts) > 3 * len(handlers)
+    assert any("***" in t for t in texts)  # the hostile server did quote it back
+    assert not [t for t in texts if TOKEN in t]
+    assert TOKEN not in caplog.text
+
+
+def test_bad_tokens_are_refused_without_being_quoted() -> None:
+    for token in ("", "abc def", "abc\ndef", "tok\u0444en"):
+        with pytest.raises(AuthError) as info:
+            Twin24Client(BASE, token)
+        assert (token or "\0") not in str(info.value)
+
+
+def test_bad_base_url_is_refused() -> None:
+    with pytest.raises(ApiError, match="invalid Twin24 API URL"):
+        Twin24Client("cis.twin24.ai/api/v1", TOKEN)
+    assert DEFAULT_API_URL.startswith("https://")
+
+
+# -- real loopback HTTP --------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    mode = "ok"
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.ports: dict[str, list[int]] = {"POST": [], "GET": []}
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # the client hung up on purpose (timeouts); nothing to report
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive is on unless the client asks otherwise
+    server: _Server
+
+    def _reply(self, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        ports = self.server.ports["POST"]
+        ports.append(self.client_address[1])
+        if self.server.mode == "drop":
+            self.close_connection = True
+            return
+        if self.server.mode == "slow":
+            time.sleep(0.4)
+        self._reply({"id": {"identity": f"task-{len(ports)}"}})
+
+    def do_GET(self) -> None:
+        self.server.ports["GET"].append(self.client_address[1])
+        self._reply({"count": 0, "items": []})
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx honours proxy variables; loopback tests must talk to loopback directly."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture
+def server(no_proxy: None) -> Iterator[_Server]:
+    srv = _Server()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join()
+
+
+def _url(srv: _Server) -> str:
+    return f"http://127.0.0.1:{srv.server_address[1]}/api/v1"
+
+
+def test_each_create_uses_a_fresh_connection(
+    server: _Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with Twin24Client(_url(server), TOKEN) as client:
+        assert client.create(PAYLOAD) == Created("task-1")
+        assert client.create(PAYLOAD) == Created("task-2")
+        client.list_tasks()
+        client.list_tasks()
+    assert len(set(server.ports["POST"])) == 2
+    # The server does keep connections alive: lists reuse theirs, so the check above can fail.
+    assert len(server.ports["GET"]) == 2 and len(set(server.ports["GET"])) == 1
+    assert TOKEN not in caplog.text
+
+
+def test_creates_from_several_threads(server: _Server) -> None:
+    with Twin24Client(_url(server), TOKEN) as client:
+        results: list[Any] = []
+        threads = [
+            threading.Thread(target=lambda: results.append(client.create(PAYLOAD)))
+            for _ in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(r.identity for r in results) == sorted(f"task-{n}" for n in range(1, 7))
+    assert len(set(server.ports["POST"])) == 6
+
+
+def test_real_read_timeout_is_in_doubt(server: _Server) -> None:
+    server.mode = "slow"
+    timeouts = Timeouts(connect=1, read=0.1, write=1, pool=1)
+    with Twin24Client(_url(server), TOKEN, timeouts=timeouts) as client:
+        assert client.create(PAYLOAD) == InDoubt(
+            "read timeout after 0.1s: the server may have created the task"
+        )
+
+
+def test_real_dropped_connection_is_in_doubt(server: _Server) -> None:
+    server.mode = "drop"
+    with Twin24Client(_url(server), TOKEN) as client:
+        outcome = client.create(PAYLOAD)
+    assert isinstance(outcome, InDoubt)
+    assert outcome.reason.startswith("connection closed mid-way (RemoteProtocolError")
+    assert server.ports["POST"]  # the request did arrive
+
+
+def test_real_connection_refused_is_not_sent(no_proxy: None) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with Twin24Client(f"http://127.0.0.1:{port}/api/v1", TOKEN) as client:
+        outcome = client.create(PAYLOAD)
+        assert isinstance(outcome, NotSent)
+        assert outcome.reason.startswith("could not connect (ConnectError")
+        with pytest.raises(ApiError, match="list endpoint is unavailable"):
+            client.list_tasks()
+
+
+# -- read_token ----------------------------------------------------------------------------
+
+
+def test_read_token_from_env_and_file(tmp_path: Path) -> None:
+    assert read_token(None, {"TWIN24_TOKEN": f"  {TOKEN}\n"}) == TOKEN
+    token_file = tmp_path / "token"
+    token_file.write_text(f"\n{TOKEN}\n", encoding="utf-8")
+    assert read_token(token_file, {}) == TOKEN
+    assert read_token(token_file, {"TWIN24_TOKEN": "from-env"}) == TOKEN  # the flag wins
+
+
+def test_read_token_without_any() -> None:
+    for env in ({}, {"TWIN24_TOKEN": "  "}, {"OTHER": TOKEN}):
+        with pytest.raises(AuthError) as info:
+            read_token(None, env)
+        assert str(info.value) == "no Twin24 token: set TWIN24_TOKEN or pass --token-file FILE"
+
+
+def test_read_token_file_problems_name_the_file_not_its_contents(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(AuthError, match=f"token file {missing} not found"):
+        read_token(missing, {"TWIN24_TOKEN": TOKEN})
+    empty = tmp_path / "empty"
+    empty.write_text(" \n", encoding="utf-8")
+    with pytest.raises(AuthError, match=f"token file {empty} is empty"):
+        read_token(empty, {})
+    with pytest.raises(AuthError, match=f"cannot read token file {tmp_path}"):
+        read_token(tmp_path, {})
+    bad = tmp_path / "bad"
+    bad.write_text(f"{TOKEN} {TOKEN}\n", encoding="utf-8")
+    with pytest.raises(AuthError, match=f"token file {bad} contains spaces") as info:
+        read_token(bad, {})
+    assert TOKEN not in str(info.value)
