@@ -92,9 +92,11 @@ def check_fresh(
     now = {k: c.fingerprint for k, c in campaigns.items()}
     changed = sorted(k for k in then.keys() & now.keys() if then[k] != now[k])
     added, removed = sorted(now.keys() - then.keys()), sorted(then.keys() - now.keys())
+    # A removed file is named by the source the saved plan recorded (its key if not targeted).
+    sources = {a.get("key"): a.get("source") for a in saved.get("actions", [])}
     for label, keys in (("changed", changed), ("added", added), ("removed", removed)):
         if keys:
-            files = [campaigns[k].source if k in campaigns else k for k in keys]
+            files = [campaigns[k].source if k in campaigns else sources.get(k) or k for k in keys]
             reasons.append(f"campaign files {label}: {', '.join(files)}")
     if reasons:
         raise PlanError(

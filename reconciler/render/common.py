@@ -20,6 +20,7 @@ ADVICE = {
     "the platform before creating anything.",
     "moved": "the state entry is renamed from {old}; no API call.",
 }
+MAX_WINDOWS = 5  # calling windows listed in the banner; the rest are counted
 
 
 def summary_line(plan: Plan) -> str:
@@ -144,11 +145,15 @@ def banner(plan: Plan) -> list[str]:
         1 for a in creates if a.payload.get("redialStrategyOptions", {}).get("redialStrategyEn")
     )
     first = f"{starts[0]} ({plan.options.timezone})" if starts else "none scheduled"
+    listed = sorted(windows)
+    window_text = ", ".join(listed[:MAX_WINDOWS])  # short, whatever the size of the plan
+    if len(listed) > MAX_WINDOWS:
+        window_text += f" and {len(listed) - MAX_WINDOWS} more"
     lines = [
         f"Who gets called: {len(creates)} new task(s) (limit {plan.options.max_creates} per apply)",
         f"  earliest start: {first}" + (f"; {manual} started by hand" if manual else ""),
         f"  peak rate: {normalize.cps_meaning(peak.payload.get('cps'))} ({peak.key})",
-        f"  calling windows: {', '.join(sorted(windows))}",
+        f"  calling windows: {window_text}",
         f"  redials: on in {redials} of {len(creates)}",
     ]
     if len(creates) > plan.options.max_creates:

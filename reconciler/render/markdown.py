@@ -13,8 +13,12 @@ MARKER = "<!-- reconcile-plan -->"
 
 def _section(action: Action) -> str:
     lines = block(action)
+    # Payload and diff lines keep their nesting below the diff marker; notes are flush left.
     body = "\n".join(
-        ("+ " if action.creates and not action.diff else "! ") + line.strip() if i else line
+        line
+        if i == 0
+        else ("+ " if action.creates and not action.diff else "! ")
+        + (line[4:] if line.startswith("    ") else line.strip())
         for i, line in enumerate(lines)
     )
     summary = f"<code>{action.symbol}</code> {action.name.replace('_', ' ')} <b>{action.key}</b>"

@@ -1,0 +1,97 @@
+"""Shared fixtures: a clean environment for every test, a working folder, campaign files.
+
+`VALID_CAMPAIGN` is a complete, valid campaign file with no defaults. Its line numbers are
+relied on by the location tables in the tests, so keep them stable:
+
+     1 name              8 additionalOptions:        13   redialStrategyEn
+     2 defaultExec       9   fullListMethod          14   busy
+     3 defaultExecData  10   fullListTime            15   noAnswer
+     4 secondExec       11   recordCall              16   answerMash
+     5 cidType          12 redialStrategyOptions:    17   congestion
+     6 startType                                     18   answerNoList
+     7 cps
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+ENV_PREFIXES = ("TWIN24_", "GITHUB_", "RECONCILE_")
+ENV_NAMES = ("NO_COLOR",)
+
+VALID_CAMPAIGN = """\
+name: Spring promo
+defaultExec: robot
+defaultExecData: 3f2c1d6e-8a4b-4c7e-9f10-2b3c4d5e6f70
+secondExec: end
+cidType: default
+startType: manual
+cps: 1.03
+additionalOptions:
+  fullListMethod: reject
+  fullListTime: 30
+  recordCall: false
+redialStrategyOptions:
+  redialStrategyEn: false
+  busy: {redial: false}
+  noAnswer: {redial: false}
+  answerMash: {redial: false}
+  congestion: {redial: false}
+  answerNoList: {redial: false}
+"""
+
+
+def edit(old: str, new: str, text: str = VALID_CAMPAIGN) -> str:
+    """`text` with the one occurrence of `old` replaced by `new` (fails loudly if absent)."""
+    assert text.count(old) == 1, f"{old!r} must occur exactly once"
+    return text.replace(old, new)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's or the CI runner's TWIN24_*, GITHUB_*, RECONCILE_*."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES) or name in ENV_NAMES:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working folder, made the current directory for the test."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+WriteFiles = Callable[[Mapping[str, str | bytes]], Path]
+
+
+@pytest.fixture
+def write_campaigns(workdir: Path) -> WriteFiles:
+    """Write `{relative path below campaigns/: text or bytes}`; returns the campaigns folder."""
+
+    def write(files: Mapping[str, str | bytes]) -> Path:
+        root = workdir / "campaigns"
+        root.mkdir(exist_ok=True)
+        for name, content in files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return write
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder below `folder` with its size and mtime (to prove nothing changed)."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        stat = path.stat()
+        out[path.relative_to(folder).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+    return out

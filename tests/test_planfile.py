@@ -1,0 +1,270 @@
+"""Saved plans: `plan --out FILE`, `planfile.load` and the freshness check `apply FILE` uses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import WriteFiles, edit
+
+from reconciler import __version__, planfile
+from reconciler.cli import cli
+from reconciler.errors import PlanError
+from reconciler.plan import PlanOptions, make_plan
+from reconciler.schema import SCHEMA_VERSION
+from reconciler.state import Entry, State, dumps
+from reconciler.store import FileStore
+from reconciler.validate import Config, load_config
+
+API_URL = "https://cis.twin24.ai/api/v1"
+LINEAGE = "0b7c3f5e-0000-4000-8000-000000000001"
+PLAN = "plan.json"
+STATE = Path("reconcile.state.json")
+
+
+def campaign_text(name: str) -> str:
+    text = edit("name: Spring promo", f"name: {name}")
+    return edit("startType: manual\n", 'startType: time\nstartMoment: "2099-06-02 10:00"\n', text)
+
+
+@pytest.fixture
+def project(write_campaigns: WriteFiles, workdir: Path) -> Path:
+    write_campaigns({"a.yaml": campaign_text("A"), "b.yaml": campaign_text("B")})
+    return workdir
+
+
+def plan_out(*args: str) -> dict[str, Any]:
+    """Run `reconcile plan --out plan.json ARGS` and load what it saved."""
+    result = CliRunner().invoke(cli, ["plan", "--out", PLAN, *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert f"Saved the plan to {PLAN}; `reconcile apply {PLAN}` carries out exactly it." in (
+        result.stdout
+    )
+    return planfile.load(Path(PLAN))
+
+
+def now() -> tuple[Config, State]:
+    config = load_config(Path("campaigns"))
+    assert not config.errors
+    return config, FileStore(STATE).read()
+
+
+def check(saved: dict[str, Any], api_url: str = API_URL) -> None:
+    config, state = now()
+    planfile.check_fresh(saved, config.campaigns, state, api_url)
+
+
+def stale(saved: dict[str, Any], api_url: str = API_URL) -> str:
+    with pytest.raises(PlanError) as refused:
+        check(saved, api_url)
+    message = str(refused.value)
+    assert message.startswith("the saved plan is stale: ")
+    assert message.endswith(". Run `reconcile plan` again and review the new plan")
+    return message
+
+
+def write_state(serial: int, lineage: str = LINEAGE, **entries: Entry) -> None:
+    STATE.write_text(dumps(State(lineage, serial, API_URL, dict(entries))), encoding="utf-8")
+
+
+def bump(times: int) -> None:
+    """Write the state `times` times through the store, as state commands do."""
+    store = FileStore(STATE)
+    for _ in range(times):
+        with store.lock("test"):
+            store.write(store.read())
+
+
+# --- what a saved plan holds ---------------------------------------------------------------
+
+
+def test_a_saved_plan_is_the_json_plan_plus_its_binding(project: Path) -> None:
+    write_state(7)
+    saved = plan_out("--target", "a", "--max-creates", "3")
+    config, _ = now()
+    assert saved["kind"] == "reconcile-plan"
+    assert saved["format_version"] == 1
+    assert saved["summary"]["create"] == 1
+    assert [a["key"] for a in saved["actions"]] == ["a"]
+    assert saved["state"] == {"lineage": LINEAGE, "serial": 7}
+    assert saved["binding"] == {
+        "campaigns": {k: c.fingerprint for k, c in config.campaigns.items()},
+        "lineage": LINEAGE,
+        "serial": 7,
+        "api_url": API_URL,
+        "tool_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "targets": ["a"],
+        "replace": [],
+        "max_creates": 3,
+    }
+    check(saved)
+
+
+def test_a_fresh_plan_passes_the_check(project: Path) -> None:
+    check(plan_out())
+    write_state(7)
+    check(plan_out())
+
+
+def test_the_saved_plan_is_stable(project: Path) -> None:
+    plan_out()
+    first = Path(PLAN).read_bytes()
+    plan_out()
+    assert Path(PLAN).read_bytes() == first
+    assert first.endswith(b"}\n")
+
+
+def test_save_replaces_the_file_atomically(project: Path) -> None:
+    config, state = now()
+    the_plan = make_plan(config.campaigns, config.moves, state, PlanOptions())
+    Path(PLAN).write_text("old", encoding="utf-8")
+    planfile.save(Path(PLAN), the_plan, config.campaigns, API_URL)
+    assert planfile.load(Path(PLAN))["summary"]["create"] == 2
+    assert sorted(p.name for p in project.iterdir()) == ["campaigns", PLAN]  # no temp file left
+
+
+def test_a_plan_with_problems_is_not_saved(write_campaigns: WriteFiles) -> None:
+    late = campaign_text("Late").replace("2099-06-02", "2020-06-02")
+    write_campaigns({"late.yaml": late})
+    result = CliRunner().invoke(cli, ["plan", "--out", PLAN])
+    assert result.exit_code == 1
+    assert not Path(PLAN).exists()
+
+
+# --- stale plans ---------------------------------------------------------------------------
+
+
+def test_editing_a_campaign_file_makes_the_plan_stale(
+    project: Path, write_campaigns: WriteFiles
+) -> None:
+    saved = plan_out()
+    write_campaigns({"b.yaml": campaign_text("B").replace("cps: 1.03", "cps: 1.05")})
+    assert "campaign files changed: campaigns/b.yaml" in stale(saved)
+
+
+def test_added_and_removed_campaign_files_make_the_plan_stale(
+    project: Path, write_campaigns: WriteFiles
+) -> None:
+    saved = plan_out()
+    Path("campaigns/a.yaml").unlink()
+    write_campaigns({"c.yaml": campaign_text("C")})
+    message = stale(saved)
+    assert "campaign files added: campaigns/c.yaml" in message
+    assert "campaign files removed: campaigns/a.yaml" in message
+
+
+def test_a_moved_serial_makes_the_plan_stale(project: Path) -> None:
+    write_state(7)
+    saved = plan_out()
+    bump(2)
+    assert "state serial 7 -> 9" in stale(saved)
+
+
+def test_a_new_lineage_makes_the_plan_stale(project: Path) -> None:
+    write_state(7)
+    saved = plan_out()
+    other = "0b7c3f5e-0000-4000-8000-000000000002"
+    write_state(7, lineage=other)
+    assert f"state lineage {LINEAGE} -> {other}" in stale(saved)
+
+
+def test_a_plan_made_with_no_state_is_stale_once_a_state_exists(project: Path) -> None:
+    saved = plan_out()
+    assert saved["binding"]["lineage"] is None and saved["binding"]["serial"] == 0
+    bump(1)
+    assert "the plan was made with no state file, and a state exists now" in stale(saved)
+
+
+def test_a_lost_state_makes_the_plan_stale(project: Path) -> None:
+    write_state(7)
+    saved = plan_out()
+    STATE.unlink()
+    assert f"state lineage {LINEAGE} -> None" in stale(saved)
+
+
+def test_another_api_url_makes_the_plan_stale(project: Path) -> None:
+    saved = plan_out()
+    assert f"API URL {API_URL} -> http://127.0.0.1:8080" in stale(saved, "http://127.0.0.1:8080")
+
+
+def test_another_tool_or_schema_version_makes_the_plan_stale(project: Path) -> None:
+    saved = plan_out()
+    saved["binding"] |= {"tool_version": "0.0.1", "schema_version": 0}
+    message = stale(saved)
+    assert f"made by reconcile 0.0.1, this is {__version__}" in message
+    assert f"schema version 0 -> {SCHEMA_VERSION}" in message
+
+
+def test_every_change_is_named_at_once(project: Path, write_campaigns: WriteFiles) -> None:
+    write_state(7)
+    saved = plan_out()
+    bump(2)
+    write_campaigns({"a.yaml": campaign_text("A").replace("cps: 1.03", "cps: 1.05")})
+    message = stale(saved)
+    assert "state serial 7 -> 9; campaign files changed: campaigns/a.yaml." in message
+
+
+def test_check_fresh_compares_with_the_state_given(project: Path) -> None:
+    write_state(7)
+    saved = plan_out()
+    config, state = now()
+    planfile.check_fresh(saved, config.campaigns, state, API_URL)
+    with pytest.raises(PlanError, match="state serial 7 -> 8"):
+        planfile.check_fresh(saved, config.campaigns, replace(state, serial=8), API_URL)
+
+
+# --- broken and foreign files --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"kind": "reconcile-plan", ', "plan.json: not a reconcile plan file (not valid JSON)"),
+        (b"\xff\xfe not text", "plan.json: not a reconcile plan file (not valid JSON)"),
+        (b"", "plan.json: not a reconcile plan file (not valid JSON)"),
+        (
+            b'{"format_version": 1, "summary": {}, "actions": []}',
+            "plan.json: not a reconcile plan file (made by `reconcile plan --out`)",
+        ),
+        (b"[1, 2]", "plan.json: not a reconcile plan file (made by `reconcile plan --out`)"),
+        (
+            b'{"kind": "reconcile-plan", "format_version": 2, "binding": {}}',
+            "plan.json: plan format 2 is not supported",
+        ),
+    ],
+)
+def test_a_broken_or_foreign_plan_file_is_refused(
+    workdir: Path, content: bytes, message: str
+) -> None:
+    Path(PLAN).write_bytes(content)
+    with pytest.raises(PlanError) as refused:
+        planfile.load(Path(PLAN))
+    assert str(refused.value) == message
+
+
+def test_a_state_file_is_not_a_plan(workdir: Path) -> None:
+    write_state(3)
+    with pytest.raises(PlanError, match=r"not a reconcile plan file \(made by"):
+        planfile.load(STATE)
+
+
+def test_a_missing_plan_file_is_refused(workdir: Path) -> None:
+    with pytest.raises(PlanError, match=r"^nope\.json: cannot read the plan file \("):
+        planfile.load(Path("nope.json"))
+
+
+def test_a_saved_plan_holds_no_masked_values(project: Path, write_campaigns: WriteFiles) -> None:
+    url = "https://u:p@h/x?token=abc"
+    text = campaign_text("A").replace(
+        "cidType: default\n", f'cidType: default\nwebhookUrls: ["{url}"]\n'
+    )
+    write_campaigns({"a.yaml": text})
+    saved = plan_out()
+    by_key = {a["key"]: a for a in saved["actions"]}
+    assert by_key["a"]["payload"]["webhookUrls"] == [url]  # apply sends exactly this body
+    assert json.loads(Path(PLAN).read_text(encoding="utf-8")) == saved
