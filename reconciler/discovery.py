@@ -50,6 +50,7 @@ class Layout:
     """What is in a campaigns folder."""
 
     campaigns: list[CampaignFile] = field(default_factory=list)
+    defaults: list[Path] = field(default_factory=list)
     moved: Path | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -72,7 +73,9 @@ def discover(root: Path) -> Layout:
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
         parent = defaults_of.get(here.parent, ()) if here != root else ()
-        chain = parent + tuple(_one_of(here, DEFAULTS_NAMES, files, layout.problems))
+        found = _one_of(here, DEFAULTS_NAMES, files, layout.problems)
+        layout.defaults += found
+        chain = parent + tuple(found)
         defaults_of[here] = chain
         if here == root:
             moved = _one_of(here, MOVED_NAMES, files, layout.problems)

@@ -226,10 +226,16 @@ class Webhook(ApiModel):
     events: WebhookEvents = Field(None, description="Which events to send.")
 
 
+def _webhook_shape(value: Any) -> str:
+    # Validation sees a dict, serialisation the Webhook instance: both are the object branch
+    # (else model_dump warns "Expected `str`" for every webhook object).
+    return "<object>" if isinstance(value, dict | Webhook) else "<url>"
+
+
 WebhookItem = Annotated[
     Annotated[Url, Tag("<url>")] | Annotated[Webhook, Tag("<object>")],
     # Pick the branch by shape so an error names the right one (tags are stripped from paths).
-    Discriminator(lambda v: "<object>" if isinstance(v, dict) else "<url>"),
+    Discriminator(_webhook_shape),
 ]
 
 
@@ -280,7 +286,12 @@ class CallTask(ApiModel):
     webhookUrls: list[WebhookItem] = Field(
         None, description="Where the platform sends webhooks: URLs or webhook objects."
     )
-    additionalOptions: AdditionalOptions = Field(description="Call handling options.")
+    # Not the class docstring word for word: pydantic drops a field description that equals
+    # the referenced model's, and every property must carry one for editors.
+    additionalOptions: AdditionalOptions = Field(
+        description="Call handling options: effective-call time, calling window, recording, "
+        "answering-machine detection."
+    )
     redialStrategyOptions: RedialStrategyOptions = Field(description="Redial strategy.")
     scheduleId: Uuid | None = Field(None, description="Schedule id (newer API page).")
     callStrategy: Literal["STEP_2_STEP", "PARALLEL"] = Field(

@@ -20,8 +20,11 @@ CPS_VALUES_SORTED = tuple(sorted(CPS_VALUES))
 
 # Exactly what the file schema accepts (schema.py uses these patterns too).
 # (plain groups: JSON Schema patterns are ECMA regexes, with no named groups)
-RATE_PATTERN = r"^ *([1-9][0-9]?) */ *([1-9][0-9]?)? *s *$"
+# "N/s" or "1/Ns": the schema must refuse "2/60s" as parse_rate does, so the 1 is in the text.
+RATE_PATTERN = r"^ *([1-9][0-9]?) */ *s *$|^ *1 */ *([1-9][0-9]?) *s *$"
 TIME_PATTERN = r"^([01][0-9]|2[0-3]):([0-5][0-9])(:([0-5][0-9]))?$"
+# Used with fullmatch: Python's `$` also matches before a trailing newline, the schema's
+# ECMA `$` (what editors check) does not, so "3/s\n" must be refused here as well.
 _RATE = re.compile(RATE_PATTERN)
 _TIME = re.compile(TIME_PATTERN)
 TIME_FIELDS = ("allowCallTimeFrom", "allowCallTimeTo")
@@ -39,15 +42,12 @@ TIME_HINT = (
 
 def parse_rate(text: str) -> float | None:
     """`"3/s"` -> 1.03, `"1/60s"` -> 0.4; None when the text is not an encodable rate."""
-    match = _RATE.match(text)
+    match = _RATE.fullmatch(text)
     if not match:
         return None
-    count, every = int(match[1]), match[2]
-    if not every:
-        return CPS_PER_SECOND.get(count)
-    if count != 1:
-        return None
-    return CPS_EVERY_SECONDS.get(int(every))
+    if match[1]:
+        return CPS_PER_SECOND[int(match[1])]
+    return CPS_EVERY_SECONDS[int(match[2])]
 
 
 def cps_meaning(cps: Any) -> str | None:
@@ -62,7 +62,7 @@ def cps_meaning(cps: Any) -> str | None:
 
 def parse_time_of_day(text: str) -> int | None:
     """`"09:00"` -> 32400; None when the text is not a valid time of day."""
-    match = _TIME.match(text)
+    match = _TIME.fullmatch(text)
     if not match:
         return None
     h, m, s = int(match[1]), int(match[2]), int(match[4] or 0)

@@ -66,6 +66,8 @@ def load_config(root: Path) -> Config:
         names[name] = campaign
         name_at[name] = merged
         config.campaigns[campaign.key] = campaign
+    for path in layout.defaults:  # also those no campaign uses yet: every file is checked
+        _defaults(path, defaults, config.problems)
     if layout.moved is not None:
         moves, problems = load_moves(layout.moved, {c.key for c in layout.campaigns})
         config.moves, config.problems = moves, config.problems + problems

@@ -16,6 +16,7 @@ the data itself, so that:
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,12 +120,15 @@ def load_bytes(raw: bytes, file: str, root: str = "mapping") -> Document:
     doc = Document(file)
     if len(raw) > MAX_FILE_BYTES:
         return _fail(doc, 1, 1, f"file is {len(raw)} bytes, over the 1 MiB limit; not parsed")
+    # A leading BOM is fine and not part of line 1 (ruamel's columns do not count it either).
+    body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
     try:
-        text = raw.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
+        before = body[: exc.start]
         line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        # Columns count characters, like every other problem's column, not bytes.
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8")) + 1
         return _fail(doc, line, col, "file is not UTF-8 text (invalid byte here)")
     try:
         doc.data = _compose(text, doc, root)

@@ -1,0 +1,297 @@
+"""yamlio: YAML 1.2 core-schema scalars, positions, and what is refused (with where)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.errors import Location
+from reconciler.yamlio import (
+    MAX_FILE_BYTES,
+    Document,
+    display_path,
+    load_bytes,
+    load_file,
+    resolve_plain,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # null
+        ("", None),
+        ("~", None),
+        ("null", None),
+        ("Null", None),
+        ("NULL", None),
+        ("nULL", "nULL"),
+        # booleans: only true/false; YAML 1.1's yes/no/on/off/y/n stay text
+        ("true", True),
+        ("True", True),
+        ("TRUE", True),
+        ("false", False),
+        ("FALSE", False),
+        ("tRUE", "tRUE"),
+        ("yes", "yes"),
+        ("no", "no"),
+        ("on", "on"),
+        ("off", "off"),
+        ("y", "y"),
+        ("n", "n"),
+        # integers: a leading 0 is decimal; 0o and 0x are the only prefixes
+        ("0", 0),
+        ("-17", -17),
+        ("+5", 5),
+        ("0777", 777),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("0X1F", "0X1F"),
+        ("0b101", "0b101"),
+        ("1_000", "1_000"),
+        # sexagesimal numbers and timestamps do not exist in YAML 1.2
+        ("1:30", "1:30"),
+        ("190:20:30", "190:20:30"),
+        ("2030-06-02", "2030-06-02"),
+        ("2030-06-02 10:00", "2030-06-02 10:00"),
+        ("2030-06-02T10:00:00Z", "2030-06-02T10:00:00Z"),
+        # floats
+        ("1.03", 1.03),
+        ("-.5", -0.5),
+        ("1e3", 1000.0),
+        ("1.5E-2", 0.015),
+        (".inf", math.inf),
+        ("-.Inf", -math.inf),
+        ("+.INF", math.inf),
+        # text
+        ("3/s", "3/s"),
+        ("Spring promo", "Spring promo"),
+        ("-", "-"),
+        (".", "."),
+    ],
+)
+def test_plain_scalars_resolve_by_yaml_12_core_schema(text: str, value: Any) -> None:
+    resolved = resolve_plain(text)
+    assert (type(resolved), resolved) == (type(value), value)
+
+
+def test_nan() -> None:
+    assert math.isnan(resolve_plain(".nan"))
+    assert resolve_plain(".nAn") == ".nAn"
+
+
+def test_quoted_and_block_scalars_stay_text() -> None:
+    doc = load_bytes(b"a: \"123\"\nb: 'true'\nc: |\n  no\n  1:30\nd: >-\n  0777\n", "f.yaml")
+
+    assert doc.problems == []
+    assert doc.data == {"a": "123", "b": "true", "c": "no\n1:30\n", "d": "0777"}
+
+
+POSITIONS = b"""\
+name: x
+list:
+  - a
+  - k: v
+    j: [1, 2]
+flow: {a: 1}
+"""
+
+
+def test_positions_of_keys_and_values() -> None:
+    doc = load_bytes(POSITIONS, "f.yaml")
+
+    assert doc.problems == []
+    assert doc.data == {"name": "x", "list": ["a", {"k": "v", "j": [1, 2]}], "flow": {"a": 1}}
+    keys = {path: (loc.line, loc.col) for path, loc in doc.keys.items()}
+    assert keys == {
+        ("name",): (1, 1),
+        ("list",): (2, 1),
+        ("list", 1, "k"): (4, 5),
+        ("list", 1, "j"): (5, 5),
+        ("flow",): (6, 1),
+        ("flow", "a"): (6, 8),
+    }
+    values = {path: (loc.line, loc.col) for path, loc in doc.values.items()}
+    assert values == {
+        (): (1, 1),
+        ("name",): (1, 7),
+        ("list",): (3, 3),
+        ("list", 0): (3, 5),
+        ("list", 1): (4, 5),
+        ("list", 1, "k"): (4, 8),
+        ("list", 1, "j"): (5, 8),
+        ("list", 1, "j", 0): (5, 9),
+        ("list", 1, "j", 1): (5, 12),
+        ("flow",): (6, 7),
+        ("flow", "a"): (6, 11),
+    }
+    assert all(loc.file == "f.yaml" for loc in [*doc.keys.values(), *doc.values.values()])
+
+
+def test_at_falls_back_to_the_nearest_ancestor() -> None:
+    doc = load_bytes(POSITIONS, "f.yaml")
+
+    assert doc.at(("list", 1, "j", 1)) == Location("f.yaml", 5, 12)
+    assert doc.at(("list", 1, "j"), key=True) == Location("f.yaml", 5, 5)
+    # Not in the file: the nearest ancestor that is.
+    assert doc.at(("list", 1, "missing")) == Location("f.yaml", 4, 5)
+    assert doc.at(("flow", "b"), key=True) == Location("f.yaml", 6, 1)
+    assert doc.at(("nothing", "here")) == Location("f.yaml", 1, 1)
+    assert Document("g.yaml").at(("a",)) == Location("g.yaml", 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ((), "(file)"),
+        (("cps",), "cps"),
+        (("additionalOptions", "detectRobotMode"), "additionalOptions.detectRobotMode"),
+        (("webhookUrls", 0), "webhookUrls[0]"),
+        (("webhookUrls", 2, "url"), "webhookUrls[2].url"),
+        ((0, "to"), "[0].to"),
+    ],
+)
+def test_display_path(path: tuple[str | int, ...], shown: str) -> None:
+    assert display_path(path) == shown
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "col", "fragment"),
+    [
+        (b"a: 1\n---\na: 2\n", 2, 1, "several YAML documents"),
+        (b"a: 1\n...\n---\n", 3, 1, "several YAML documents"),
+        (b"", 1, 1, "file is empty"),
+        (b"\n\n   \n", 1, 1, "file is empty"),
+        (b"~\n", 1, 1, "file is empty"),
+        (b"---\n# nothing\n", 3, 1, "file is empty"),
+        (b"- 1\n", 1, 1, "one mapping"),
+        (b"42\n", 1, 1, "one mapping"),
+        (b"a:\n  b: 1\n  b: 2\n", 3, 3, "duplicate key 'b' (first at line 2)"),
+        (b"? [a, b]\n: 1\n", 1, 3, "a key must be plain text"),
+        (b"? {a: 1}\n: 1\n", 1, 3, "a key must be plain text"),
+        (b"a: !!map {b: 1}\n", 1, 4, "explicit tag !!map"),
+        (b"!!str a: 1\n", 1, 1, "explicit tag !!str"),
+        (b"a: !!int '1'\n", 1, 4, "explicit tag !!int"),
+        (b"!!map\na: 1\n", 1, 1, "explicit tag !!map"),
+        (b"a: &x [1]\nb: *x\n", 1, 4, "anchor &x"),
+        (b"&top\na: 1\n", 1, 1, "anchor &top"),
+        (b"%YAML 1.1\n---\na: 1\n", 1, 1, "%YAML 1.1 directive"),
+        (b"%TAG !e! tag:example.com,2030:\n---\na: 1\n", 1, 1, "%TAG directives"),
+        (b"a: 'unterminated\n", 2, 1, "invalid YAML"),
+        (b"a: b: c\n", 1, 5, "invalid YAML"),
+        (b"\ta: 1\n", 1, 1, "invalid YAML"),
+    ],
+)
+def test_refused_documents(raw: bytes, line: int, col: int, fragment: str) -> None:
+    doc = load_bytes(raw, "f.yaml")
+
+    assert doc.data is None
+    assert (doc.keys, doc.values) == ({}, {})
+    assert [(p.location, p.path) for p in doc.problems] == [
+        (Location("f.yaml", line, col), "(file)")
+    ]
+    assert fragment in doc.problems[0].message
+    assert all(p.level == "error" for p in doc.problems)
+
+
+def test_billion_laughs_is_refused_at_the_first_anchor() -> None:
+    lol = b"a: &a [lol, lol]\n" + b"".join(
+        b"%c: &%c [*%c, *%c, *%c]\n" % (n, n, n - 1, n - 1, n - 1) for n in range(ord("b"), 123)
+    )
+
+    doc = load_bytes(lol, "lol.yaml")
+
+    assert [(p.location.line, p.location.col) for p in doc.problems] == [(1, 4)]
+
+
+def test_version_12_directive_and_document_markers_are_fine() -> None:
+    doc = load_bytes(b"%YAML 1.2\n---\na: on\n...\n", "f.yaml")
+
+    assert (doc.problems, doc.data) == ([], {"a": "on"})
+
+
+def test_list_root_for_moves() -> None:
+    assert load_bytes(b"- {from: a, to: b}\n", "m.yaml", root="list").data == [
+        {"from": "a", "to": "b"}
+    ]
+    doc = load_bytes(b"from: a\n", "m.yaml", root="list")
+    assert "one list" in doc.problems[0].message
+    assert "expected one list" in load_bytes(b"", "m.yaml", root="list").problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "col"),
+    [
+        (b"a: caf\xe9\n", 1, 7),
+        (b"a: 1\nb: \xff\n", 2, 4),
+        (b"\xff", 1, 1),
+        # A BOM is not part of line 1; columns count characters, not bytes.
+        (b"\xef\xbb\xbfa: 1\n\xe9\n", 2, 1),
+        (b"\xef\xbb\xbfa: \xe9\n", 1, 4),
+        ("a: Весна ".encode() + b"\xc0\n", 1, 10),
+        # A truncated multi-byte character at the end of the file.
+        (b"a: 1\nb: " + "ж".encode()[:1], 2, 4),
+    ],
+)
+def test_not_utf8_is_reported_where_the_bad_byte_stands(raw: bytes, line: int, col: int) -> None:
+    doc = load_bytes(raw, "f.yaml")
+
+    assert doc.data is None
+    assert [(p.location.line, p.location.col) for p in doc.problems] == [(line, col)]
+    assert "not UTF-8" in doc.problems[0].message
+
+
+def test_a_bom_is_fine() -> None:
+    doc = load_bytes(b"\xef\xbb\xbfname: x\ncps: 1.03\n", "f.yaml")
+
+    assert doc.problems == []
+    assert doc.data == {"name": "x", "cps": 1.03}
+    assert doc.keys[("name",)] == Location("f.yaml", 1, 1)
+
+
+def padded(size: int) -> bytes:
+    head = b"name: x\n#"
+    return head + b"y" * (size - len(head) - 1) + b"\n"
+
+
+def test_size_limit_is_exactly_one_mib(tmp_path: Path) -> None:
+    at_limit, over = tmp_path / "at.yaml", tmp_path / "over.yaml"
+    at_limit.write_bytes(padded(MAX_FILE_BYTES))
+    over.write_bytes(padded(MAX_FILE_BYTES + 1))
+
+    assert MAX_FILE_BYTES == 1024 * 1024
+    assert load_file(at_limit, "at.yaml").data == {"name": "x"}
+    doc = load_file(over, "over.yaml")
+    assert doc.data is None
+    assert [(p.location, p.message) for p in doc.problems] == [
+        (Location("over.yaml", 1, 1), "file is 1048577 bytes, over the 1 MiB limit; not parsed")
+    ]
+    assert "over the 1 MiB limit" in load_bytes(padded(MAX_FILE_BYTES + 1), "b").problems[0].message
+
+
+def test_an_oversized_file_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(padded(MAX_FILE_BYTES + 1))
+
+    def refuse(self: Path) -> bytes:
+        raise AssertionError("an oversized file must be refused from its size alone")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+
+    assert "over the 1 MiB limit" in load_file(big, "big.yaml").problems[0].message
+
+
+@pytest.mark.parametrize("make", ["missing", "folder"])
+def test_unreadable_file(make: str, tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    if make == "folder":
+        path.mkdir()
+
+    doc = load_file(path, "x.yaml")
+
+    assert doc.data is None
+    assert [(p.location, p.path) for p in doc.problems] == [(Location("x.yaml", 1, 1), "(file)")]
+    assert doc.problems[0].message.startswith("cannot read file: ")
