@@ -69,9 +69,10 @@ def build_store(state_path: Path | None, sandbox: bool = False) -> Any:
 
 def build_config(campaigns_dir: Path) -> Any:
     """Load and validate the campaigns; raise InputError on any error."""
+    from reconciler.cache import ValidationCache
     from reconciler.validate import load_config
 
-    config = load_config(campaigns_dir)
+    config = load_config(campaigns_dir, ValidationCache.default())
     if config.errors:
         raise InputError(config.problems)
     return config
@@ -103,10 +104,11 @@ def cli() -> None:
 )
 def validate(campaigns_dir: Path, fmt: str) -> None:
     """Check every campaign; print every problem in every file (exit 1 on any error)."""
+    from reconciler.cache import ValidationCache
     from reconciler.render import problems as render_problems
     from reconciler.validate import load_config
 
-    config = load_config(campaigns_dir)
+    config = load_config(campaigns_dir, ValidationCache.default())
     out = render_problems.FORMATS[fmt](config.problems)
     if fmt == "json":
         click.echo(out, nl=False)
@@ -243,7 +245,12 @@ def plan(
     from reconciler.render import problems as render_problems
 
     state = build_store(state_path, sandbox).read()
-    the_plan, config = build_plan(campaigns_dir, state, targets, replace, timezone, max_creates)
+    try:
+        the_plan, config = build_plan(campaigns_dir, state, targets, replace, timezone, max_creates)
+    except InputError as exc:
+        if _github_actions():  # bad input shows inline in the pull request, as with `validate`
+            click.echo(render_problems.github(exc.problems), nl=False)
+        raise
     warnings = [p for p in config.problems if p.level == "warning"] + list(the_plan.problems)
     click.echo(render_problems.text(warnings), nl=False, err=True)
     if fmt == "json":
@@ -407,7 +414,7 @@ class Services:
     """The API side of a run: a client, and the embedded sandbox when --sandbox is given."""
 
     def __init__(self, api_url: str | None, token_file: Path | None, sandbox: bool) -> None:
-        from reconciler.client import Twin24Client, read_token
+        from reconciler.client import Timeouts, Twin24Client, read_token
 
         self.sandbox: Any = None
         if sandbox:
@@ -423,12 +430,31 @@ class Services:
             from reconciler.client import DEFAULT_API_URL
 
             url, token = api_url or DEFAULT_API_URL, read_token(token_file, os.environ)
-        self.client = Twin24Client(url, token)
+        self.client = Twin24Client(url, token, timeouts=Timeouts(read=_read_timeout()))
 
     def close(self) -> None:
         self.client.close()
         if self.sandbox is not None:
             self.sandbox.stop()
+
+
+READ_TIMEOUT_ENV = "RECONCILE_READ_TIMEOUT"
+
+
+def _read_timeout() -> float:
+    """The client's read timeout: env RECONCILE_READ_TIMEOUT seconds (tests), else the default."""
+    from reconciler.client import Timeouts
+
+    text = os.environ.get(READ_TIMEOUT_ENV, "").strip()
+    if not text:
+        return Timeouts.read
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ReconcileError(f"{READ_TIMEOUT_ENV}={text!r} is not a number of seconds > 0")
+    return seconds
 
 
 def _confirm(planfile_given: bool, auto_approve: bool) -> None:

@@ -20,10 +20,11 @@ MOVED_NAMES = ("_moved.yaml", "_moved.yml")
 
 def display(path: Path) -> str:
     """A path as shown to users: relative to the working folder when below it, `/`-separated."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return Path(os.path.relpath(path)).as_posix() if not path.is_absolute() else path.as_posix()
+    text = os.path.normpath(path)
+    if os.path.isabs(text):
+        rel = os.path.relpath(text)
+        text = text if rel.startswith("..") else rel
+    return Path(text).as_posix()
 
 
 @dataclass(frozen=True)

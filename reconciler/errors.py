@@ -17,14 +17,16 @@ them into an exit code. Everything else a user can cause or meet raises one of:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Level = Literal["error", "warning"]
 
 
-@dataclass(frozen=True, order=True)
-class Location:
-    """A 1-based position in a file; `file` is relative to the working folder."""
+class Location(NamedTuple):
+    """A 1-based position in a file; `file` is relative to the working folder.
+
+    A NamedTuple, not a dataclass: the loader makes one per key and value of every file.
+    """
 
     file: str
     line: int = 1

@@ -11,7 +11,8 @@ once per model in `CONDITIONALS`, enforced by a model validator and emitted as d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -29,7 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from reconciler import normalize
-from reconciler.errors import Location
+from reconciler.campaign import Campaign as Campaign  # re-exported
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 URL_PATTERN = r"^https?://[^\s/?#@]+(@[^\s/?#]+)?(/[^\s]*)?$"
@@ -307,18 +308,6 @@ class CallTask(ApiModel):
     )
 
 
-@dataclass(frozen=True)
-class Campaign:
-    """One valid campaign: its key, the file it came from, the exact body and its fingerprint."""
-
-    key: str
-    source: str
-    payload: dict[str, Any]
-    fingerprint: str
-    # Where `name` and `startMoment` were written (for problems found later, in the plan).
-    spots: dict[str, Location] = field(default_factory=dict, compare=False)
-
-
 def payload_of(data: dict[str, Any]) -> dict[str, Any]:
     """Validate a normalised campaign; return the exact body to POST (unset fields omitted).
 
@@ -348,10 +337,20 @@ def missing_conditionals(
     if not isinstance(data, dict):
         return []
     found = [(path, rule) for rule in model.CONDITIONALS if rule.applies(data)]
+    for name, sub in submodels(model).items():
+        if name in data:
+            found += missing_conditionals(data[name], sub, (*path, name))
+    return found
+
+
+@functools.cache
+def submodels(model: type[BaseModel]) -> dict[str, type[ApiModel]]:
+    """Field name -> nested model, for the fields of `model` that hold one."""
+    found = {}
     for name, info in model.model_fields.items():
         sub = _submodel(info.annotation)
-        if sub is not None and name in data:
-            found += missing_conditionals(data[name], sub, (*path, name))
+        if sub is not None:
+            found[name] = sub
     return found
 
 

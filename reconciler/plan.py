@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from reconciler.campaign import Campaign
 from reconciler.diff import FieldChange, field_diff
 from reconciler.discovery import Move
 from reconciler.errors import Location, PlanError, Problem
-from reconciler.models import Campaign
 from reconciler.state import Entry, State
 
 DEFAULT_MAX_CREATES = 25

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
+from reconciler.campaign import SCHEMA_VERSION, Campaign
 from reconciler.errors import PlanError
-from reconciler.models import Campaign
 from reconciler.plan import Plan
 from reconciler.render.plan_text import data as plan_data
-from reconciler.schema import SCHEMA_VERSION
 from reconciler.state import State
 
 KIND = "reconcile-plan"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import models, normalize
+from reconciler.campaign import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 PAYLOAD_FILE = "campaign.schema.json"
 CAMPAIGN_FILE = "campaign-file.schema.json"

@@ -148,61 +148,75 @@ def _fail(doc: Document, line: int, col: int, message: str) -> Document:
 def _compose(text: str, doc: Document, root: str) -> Any:
     from _ruamel_yaml import CParser
     from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
 
     parser = CParser(text)
     file = doc.file
 
-    def loc(event: Any) -> Location:
-        # ruamel's marks are 0-based; this is the one place that adds 1.
-        mark = event.start_mark
-        return Location(file, mark.line + 1, mark.column + 1)
-
     def refuse(event: Any, message: str) -> _Refused:
+        # ruamel's marks are 0-based; positions become 1-based here and in `node` only.
         mark = event.start_mark
         return _Refused(mark.line + 1, mark.column + 1, message)
 
     def check(event: Any) -> None:
-        anchor = getattr(event, "anchor", None)
-        if kind(event) == "AliasEvent":
-            raise refuse(event, f"alias *{anchor} is not allowed: share values with _defaults.yaml")
-        if anchor is not None:
+        if type(event) is AliasEvent:
             raise refuse(
-                event, f"anchor &{anchor} is not allowed: share values with _defaults.yaml"
+                event, f"alias *{event.anchor} is not allowed: share values with _defaults.yaml"
             )
-        if getattr(event, "tag", None) is not None:
+        if event.anchor is not None:
+            raise refuse(
+                event, f"anchor &{event.anchor} is not allowed: share values with _defaults.yaml"
+            )
+        if event.tag is not None:
             tag = str(event.tag).replace("tag:yaml.org,2002:", "!!")
             raise refuse(event, f"explicit tag {tag} is not allowed: write plain values")
 
     def kind(event: Any) -> str:
         return type(event).__name__
 
+    get_event = parser.get_event
+    values, keys = doc.values, doc.keys
+
     def node(event: Any, path: FieldPath) -> Any:
-        check(event)
-        name = kind(event)
-        doc.values[path] = loc(event)
-        if name == "ScalarEvent":
+        # The hot loop of every validate: type identity, no getattr, one Location per node.
+        cls = type(event)
+        if cls is AliasEvent or event.anchor is not None or event.tag is not None:
+            check(event)
+        mark = event.start_mark
+        values[path] = Location(file, mark.line + 1, mark.column + 1)
+        if cls is ScalarEvent:
             return resolve_plain(event.value) if event.implicit[0] else event.value
-        if name == "SequenceStartEvent":
+        if cls is SequenceStartEvent:
             items: list[Any] = []
-            while kind(event := parser.get_event()) != "SequenceEndEvent":
+            while type(event := get_event()) is not SequenceEndEvent:
                 items.append(node(event, (*path, len(items))))
             return items
-        if name == "MappingStartEvent":
+        if cls is MappingStartEvent:
             mapping: dict[str, Any] = {}
-            while kind(event := parser.get_event()) != "MappingEndEvent":
-                check(event)
-                if kind(event) != "ScalarEvent":
+            while type(event := get_event()) is not MappingEndEvent:
+                if type(event) is not ScalarEvent:
+                    check(event)
                     raise refuse(event, "a key must be plain text, not a list or mapping")
+                if event.anchor is not None or event.tag is not None:
+                    check(event)
                 key = event.value
+                here = (*path, key)
                 if key in mapping:
-                    first = doc.keys[(*path, key)]
                     raise refuse(
-                        event, f"duplicate key {key!r} (first at line {first.line}); keep one"
+                        event, f"duplicate key {key!r} (first at line {keys[here].line}); keep one"
                     )
-                doc.keys[(*path, key)] = loc(event)
-                mapping[key] = node(parser.get_event(), (*path, key))
+                mark = event.start_mark
+                keys[here] = Location(file, mark.line + 1, mark.column + 1)
+                mapping[key] = node(get_event(), here)
             return mapping
-        raise refuse(event, f"unexpected YAML event {name}")
+        raise refuse(event, f"unexpected YAML event {kind(event)}")
 
     try:
         event = parser.get_event()  # StreamStart

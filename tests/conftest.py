@@ -52,11 +52,13 @@ def edit(old: str, new: str, text: str = VALID_CAMPAIGN) -> str:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's or the CI runner's TWIN24_*, GITHUB_*, RECONCILE_*."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's or the CI runner's TWIN24_*, GITHUB_*, RECONCILE_*; each
+    test has its own validation cache (never the user's)."""
     for name in list(os.environ):
         if name.startswith(ENV_PREFIXES) or name in ENV_NAMES:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("RECONCILE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture
