@@ -8,6 +8,7 @@ looked up on the platform by name first, and re-created only with `--retry-pendi
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -17,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reconciler import client as api
-from reconciler.errors import ApiError, StateError
+from reconciler.errors import ApiError, AuthError, ReconcileError, StateError
 from reconciler.plan import Action, InDoubt, Moved, Plan, Replace
 from reconciler.state import Entry, State
 from reconciler.store import FileStore, Journal, iso_z, utc_now
 
 PENDING_GRACE = timedelta(minutes=2)  # a task may take a while to appear in the list
+PENDING_GRACE_ENV = "RECONCILE_PENDING_GRACE"  # seconds; for tests and pipeline rehearsals
 RETRY_ATTEMPTS = 5
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
@@ -142,8 +144,11 @@ class Applier:
             self._creates(creates, state, journal)
         finally:
             journal.close()
-            folded = self.store.read()
-            self.store.write(replace(folded, api_url=folded.api_url or self.options.api_url))
+            if _has_records(journal):
+                folded = self.store.read()
+                self.store.write(replace(folded, api_url=folded.api_url or self.options.api_url))
+            else:  # nothing happened: keep the serial (a saved plan stays fresh for a retry)
+                self.store.fold()
         if self.stop.reason:
             self.report.stopped, self.report.signal = self.stop.reason, self.stop.signal
         return self.report
@@ -163,6 +168,10 @@ class Applier:
             return []
         try:
             remote = self.client.list_tasks()
+        except AuthError as exc:  # not "unavailable": --no-remote-check would not help
+            raise AuthError(
+                f"nothing was created: the token is missing, wrong or expired; {exc}"
+            ) from None
         except ApiError as exc:
             if doubts or self.options.remote_check:
                 raise ApiError(
@@ -187,7 +196,7 @@ class Applier:
         for action in sorted(creates, key=lambda a: a.key):
             name = (action.payload or {}).get("name")
             unknown = [i for i in by_name.get(name, []) if i not in known]
-            if unknown and self.options.remote_check:
+            if unknown:  # --no-remote-check only matters when the list is unavailable
                 self.report.skipped.append((action.key, "exists on the platform"))
                 self.echo(
                     f"{action.source}:1:1: error: a task named {name!r} already exists on the "
@@ -224,8 +233,9 @@ class Applier:
                 "(and halt the others on the platform)"
             )
             return None
-        if self.clock() - since < PENDING_GRACE:
-            wait = iso_z(since + PENDING_GRACE)
+        grace = pending_grace()
+        if self.clock() - since < grace:
+            wait = iso_z(since + grace)
             self.report.in_doubt.append((action.key, "not visible yet"))
             self.echo(f"? {action.key}: not on the platform yet; run apply again after {wait}")
             return None
@@ -281,10 +291,12 @@ class Applier:
                     outcome.retry_after if outcome.retry_after is not None else _backoff(attempt)
                 )
                 if delay > RETRY_AFTER_CAP:
-                    return api.NotSent(
+                    reason = (
                         f"rate limited: the API asks to wait {delay:.0f}s, more than the "
                         f"{RETRY_AFTER_CAP:.0f}s cap; run apply again later"
                     )
+                    self.stop.set(reason)  # every other create would meet the same limit
+                    return api.NotSent(reason)
             else:
                 return outcome
             if attempt + 1 < RETRY_ATTEMPTS:
@@ -330,10 +342,39 @@ class Applier:
         message = (
             outcome.message
             if isinstance(outcome, api.Refused)
-            else (outcome.reason if isinstance(outcome, api.NotSent) else f"rate limited {outcome}")
+            else (
+                outcome.reason
+                if isinstance(outcome, api.NotSent)
+                else f"rate limited (HTTP 429) {RETRY_ATTEMPTS} times; run apply again later"
+            )
         )
         self.report.refused.append((action.key, message))
         self.echo(f"{source}:1:1: error: {action.key}: refused by the API: {message}")
+
+
+def _has_records(journal: Journal) -> bool:
+    """True when the journal holds records after its `begin` line (this run's or a crash's)."""
+    try:
+        with open(journal.path, "rb") as handle:
+            return sum(1 for _ in handle) > 1
+    except FileNotFoundError:
+        return False
+
+
+def pending_grace() -> timedelta:
+    """How long "not on the platform" is not believed: PENDING_GRACE, or the env knob."""
+    text = os.environ.get(PENDING_GRACE_ENV)
+    if text is None or not text.strip():
+        return PENDING_GRACE
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ReconcileError(
+            f"{PENDING_GRACE_ENV}={text!r} is not a number of seconds >= 0; fix or unset it"
+        )
+    return timedelta(seconds=seconds)
 
 
 def _backoff(attempt: int) -> float:
@@ -348,4 +389,3 @@ def _after(created_at: str, since: datetime) -> bool:
     if moment.tzinfo is None:
         return True
     return moment >= since - timedelta(seconds=5)
-

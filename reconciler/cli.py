@@ -555,6 +555,7 @@ def apply(
             raise InputError(list(the_plan.problems))
         work = the_plan.has_changes or any(isinstance(a, InDoubt) for a in the_plan.actions)
         if not work:
+            store.fold()  # a journal left by a killed run goes into the state file now
             click.echo("Apply: 0 created, 0 refused, 0 in doubt.")
             return
         the_plan.raise_if_unsafe(allow_duplicate)
