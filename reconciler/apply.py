@@ -121,8 +121,10 @@ class Applier:
         stop: Stop | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        error: Echo | None = None,
     ) -> None:
         self.store, self.client, self.options, self.echo = store, client, options, echo
+        self.error = error or echo  # problems and warnings (stderr in the CLI)
         self.stop = stop or Stop()
         self.clock, self.sleep = clock, sleep
         self.report = ApplyReport()
@@ -179,7 +181,7 @@ class Applier:
                     f"or in-doubt creates: {exc}. Nothing was created; retry later"
                     + ("" if doubts else ", or pass --no-remote-check to skip the check")
                 ) from None
-            self.echo("warning: remote task list unavailable; --no-remote-check given")
+            self.error("warning: remote task list unavailable; --no-remote-check given")
             remote = []
         for action in doubts:
             retry = self._resolve(action, state.campaigns[action.key], remote, journal)
@@ -198,7 +200,7 @@ class Applier:
             unknown = [i for i in by_name.get(name, []) if i not in known]
             if unknown:  # --no-remote-check only matters when the list is unavailable
                 self.report.skipped.append((action.key, "exists on the platform"))
-                self.echo(
+                self.error(
                     f"{action.source}:1:1: error: a task named {name!r} already exists on the "
                     f"platform ({', '.join(unknown)}) but the state does not know it; nothing "
                     f"was sent. If it is this campaign, run `reconcile import {action.key} "
@@ -321,7 +323,7 @@ class Applier:
             return
         if isinstance(outcome, api.InDoubt):
             self.report.in_doubt.append((action.key, outcome.reason))
-            self.echo(
+            self.error(
                 f"{source}:1:1: error: {action.key}: outcome unknown ({outcome.reason}); it stays "
                 "pending and is never re-sent blindly: the next apply looks for it first"
             )
@@ -334,7 +336,7 @@ class Applier:
         if isinstance(outcome, api.Unauthorized):
             self.stop.set("the API answered 401: the token is missing, wrong or expired")
             self.report.refused.append((action.key, outcome.message))
-            self.echo(
+            self.error(
                 f"error: {outcome.message}: the token is missing, wrong or expired; "
                 "stopping (set TWIN24_TOKEN or --token-file)"
             )
@@ -349,7 +351,7 @@ class Applier:
             )
         )
         self.report.refused.append((action.key, message))
-        self.echo(f"{source}:1:1: error: {action.key}: refused by the API: {message}")
+        self.error(f"{source}:1:1: error: {action.key}: refused by the API: {message}")
 
 
 def _has_records(journal: Journal) -> bool:

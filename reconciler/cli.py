@@ -457,6 +457,10 @@ def _read_timeout() -> float:
     return seconds
 
 
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
+
+
 def _confirm(planfile_given: bool, auto_approve: bool) -> None:
     if planfile_given or auto_approve:
         return
@@ -567,9 +571,9 @@ def apply(
             url, parallelism, rate, retry_pending, allow_duplicate, not no_remote_check
         )
         try:
-            report = Applier(store, services.client, options, click.echo, stop).run(
-                the_plan, current
-            )
+            report = Applier(
+                store, services.client, options, click.echo, stop, error=_echo_err
+            ).run(the_plan, current)
         finally:
             services.close()
     click.echo(report.summary())

@@ -255,7 +255,7 @@ def test_a_refused_create_is_reported_at_its_file_and_the_others_go_on(
 
     assert result.code == 1, result.output
     assert re.search(
-        r"^campaigns/c000\.yaml:1:1: error: c000: refused .*HTTP 422", result.stdout, re.M
+        r"^campaigns/c000\.yaml:1:1: error: c000: refused .*HTTP 422", result.stderr, re.M
     )
     assert "Apply: 2 created, 1 refused, 0 in doubt." in result.stdout
     assert len(sandbox.tasks) == 2
@@ -308,7 +308,7 @@ def test_a_401_on_a_create_stops_the_creates_not_yet_started(
     result = apply(sandbox.url, "--parallelism", "1")
 
     assert result.code == 1, result.output
-    assert "the token is missing, wrong or expired; stopping" in result.stdout
+    assert "the token is missing, wrong or expired; stopping" in result.stderr
     assert "stopped: the API answered 401" in result.stderr
     assert sandbox.tasks == {} and sandbox.create_requests == 1
     assert read_state()["campaigns"] == {}
@@ -396,7 +396,7 @@ def test_a_create_whose_answer_is_lost_is_pending_then_adopted(
     result = apply(sandbox.url, "--parallelism", "1", env=env)
 
     assert result.code == 1, result.output
-    assert "c000: outcome unknown" in result.stdout
+    assert "c000: outcome unknown" in result.stderr
     assert "Apply: 2 created, 0 refused, 1 in doubt." in result.stdout
     entry = read_state()["campaigns"]["c000"]
     assert entry["status"] == "pending" and entry["identity"] is None
@@ -427,7 +427,7 @@ def test_a_5xx_create_is_never_resent_without_retry_pending(
     result = apply(sandbox.url, "--parallelism", "1")
 
     assert result.code == 1, result.output
-    assert f"c000: outcome unknown (HTTP {status}" in result.stdout
+    assert f"c000: outcome unknown (HTTP {status}" in result.stderr
     assert read_state()["campaigns"]["c000"]["status"] == "pending"
     assert len(sandbox.tasks) == 2 and sandbox.create_requests == 3
 
@@ -531,8 +531,8 @@ def test_a_lost_state_refuses_every_create_and_names_the_import_commands(
     result = apply(sandbox.url)
 
     assert result.code == 1, result.output
-    commands = re.findall(r"run `(reconcile import \S+ \S+)`", result.stdout)
-    assert len(commands) == 3, result.stdout
+    commands = re.findall(r"run `(reconcile import \S+ \S+)`", result.stderr)
+    assert len(commands) == 3, result.stderr
     assert sandbox.tasks == tasks and sandbox.create_requests == 3
     assert not STATE.exists()  # nothing happened, so nothing was written
     for command in commands:
