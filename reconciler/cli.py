@@ -31,11 +31,17 @@ CAMPAIGNS = click.option(
 STATE = click.option(
     "--state",
     "state_path",
-    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     envvar="RECONCILE_STATE",
-    help="State file (env RECONCILE_STATE) [default: reconcile.state.json; with --sandbox: "
-    ".reconcile/sandbox.state.json].",
+    help="State file, or a postgresql://USER@HOST:PORT/DB URL (env RECONCILE_STATE) [default: "
+    "reconcile.state.json; with --sandbox: .reconcile/sandbox.state.json].",
+)
+WORKSPACE = click.option(
+    "--workspace",
+    default="default",
+    envvar="RECONCILE_WORKSPACE",
+    show_default=True,
+    help="Workspace of a PostgreSQL --state (env RECONCILE_WORKSPACE).",
 )
 LOCK_TIMEOUT = click.option(
     "--lock-timeout",
@@ -58,13 +64,24 @@ def _github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-def build_store(state_path: Path | None, sandbox: bool = False) -> Any:
-    """The state store for `--state` (the sandbox has its own default file)."""
+def build_store(state_path: str | None, sandbox: bool = False, workspace: str = "default") -> Any:
+    """The state store for `--state`: a postgresql:// URL's workspace, or a file (the
+    sandbox has its own default file)."""
     from reconciler.store import FileStore
+    from reconciler.store_pg import PostgresStore, is_postgres_url
 
+    if state_path is not None and is_postgres_url(state_path):
+        return PostgresStore(state_path, workspace)
+    if workspace != "default":
+        raise StateError(
+            f"--workspace {workspace!r} needs a postgresql:// --state; a state file has no "
+            "workspaces: use another --state file instead"
+        )
     if sandbox and state_path is None:
         SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
-    return FileStore(state_path or (SANDBOX_STATE if sandbox else DEFAULT_STATE))
+    return FileStore(
+        Path(state_path) if state_path else SANDBOX_STATE if sandbox else DEFAULT_STATE
+    )
 
 
 def build_config(campaigns_dir: Path) -> Any:
@@ -209,6 +226,7 @@ def _color(no_color: bool) -> bool:
 @cli.command()
 @CAMPAIGNS
 @STATE
+@WORKSPACE
 @API_URL
 @click.option(
     "--format",
@@ -227,7 +245,8 @@ def _color(no_color: bool) -> bool:
 @plan_options
 def plan(
     campaigns_dir: Path,
-    state_path: Path | None,
+    state_path: str | None,
+    workspace: str,
     api_url: str | None,
     fmt: str,
     out: Path | None,
@@ -244,7 +263,7 @@ def plan(
     from reconciler.render import markdown, plan_text
     from reconciler.render import problems as render_problems
 
-    state = build_store(state_path, sandbox).read()
+    state = build_store(state_path, sandbox, workspace).read()
     try:
         the_plan, config = build_plan(campaigns_dir, state, targets, replace, timezone, max_creates)
     except InputError as exc:
@@ -284,21 +303,23 @@ def state() -> None:
 
 @state.command("list")
 @STATE
-def state_list(state_path: Path | None) -> None:
+@WORKSPACE
+def state_list(state_path: str | None, workspace: str) -> None:
     """List the keys in the state with their status and identity."""
-    current = build_store(state_path).read()
+    current = build_store(state_path, workspace=workspace).read()
     for key, entry in sorted(current.campaigns.items()):
         click.echo(f"{key}\t{entry.status}\t{entry.identity or '-'}")
 
 
 @state.command("show")
 @STATE
+@WORKSPACE
 @click.argument("key")
-def state_show(state_path: Path | None, key: str) -> None:
+def state_show(state_path: str | None, workspace: str, key: str) -> None:
     """Show one state entry as JSON."""
     import json
 
-    current = build_store(state_path).read()
+    current = build_store(state_path, workspace=workspace).read()
     if key not in current.campaigns:
         raise StateError(f"no state entry {key!r}; see `reconcile state list`")
     click.echo(json.dumps(current.campaigns[key].to_json(), indent=2, ensure_ascii=False))
@@ -306,11 +327,12 @@ def state_show(state_path: Path | None, key: str) -> None:
 
 @state.command("rm")
 @STATE
+@WORKSPACE
 @LOCK_TIMEOUT
 @click.argument("key")
-def state_rm(state_path: Path | None, lock_timeout: float, key: str) -> None:
+def state_rm(state_path: str | None, workspace: str, lock_timeout: float, key: str) -> None:
     """Forget KEY (the task stays on the platform)."""
-    store = build_store(state_path)
+    store = build_store(state_path, workspace=workspace)
     with store.lock("reconcile state rm", lock_timeout):
         current = store.read()
         if key not in current.campaigns:
@@ -324,12 +346,15 @@ def state_rm(state_path: Path | None, lock_timeout: float, key: str) -> None:
 
 @state.command("mv")
 @STATE
+@WORKSPACE
 @LOCK_TIMEOUT
 @click.argument("old")
 @click.argument("new")
-def state_mv(state_path: Path | None, lock_timeout: float, old: str, new: str) -> None:
+def state_mv(
+    state_path: str | None, workspace: str, lock_timeout: float, old: str, new: str
+) -> None:
     """Rename the state entry OLD to NEW (after a campaign file was renamed)."""
-    store = build_store(state_path)
+    store = build_store(state_path, workspace=workspace)
     with store.lock("reconcile state mv", lock_timeout):
         current = store.read()
         if old not in current.campaigns:
@@ -344,23 +369,88 @@ def state_mv(state_path: Path | None, lock_timeout: float, old: str, new: str) -
 
 @state.command("unlock")
 @STATE
+@WORKSPACE
 @click.argument("lock_id")
-def state_unlock(state_path: Path | None, lock_id: str) -> None:
+def state_unlock(state_path: str | None, workspace: str, lock_id: str) -> None:
     """Remove a lock left behind by a dead run."""
-    build_store(state_path).unlock(lock_id)
+    build_store(state_path, workspace=workspace).unlock(lock_id)
     click.echo(f"Removed lock {lock_id}.")
+
+
+def build_postgres_store(state_path: str | None, workspace: str, command: str) -> Any:
+    """The PostgreSQL store `command` needs; a file --state is refused."""
+    from reconciler.store_pg import PostgresStore
+
+    store = build_store(state_path, workspace=workspace)
+    if not isinstance(store, PostgresStore):
+        raise StateError(
+            f"`reconcile {command}` needs a postgresql://USER@HOST:PORT/DB --state (or env "
+            f"RECONCILE_STATE); {store.path} is a state file"
+        )
+    return store
+
+
+@state.command("init")
+@STATE
+def state_init(state_path: str | None) -> None:
+    """Create or upgrade the reconcile schema in a PostgreSQL --state (idempotent)."""
+    from reconciler.store_pg import SCHEMA_VERSION, display_url
+
+    created = build_postgres_store(state_path, "default", "state init").init()
+    done = "Created" if created else "Found"
+    click.echo(
+        f"{done} the reconcile schema version {SCHEMA_VERSION} in {display_url(state_path or '')}."
+    )
+
+
+@state.command("pull")
+@STATE
+@WORKSPACE
+def state_pull(state_path: str | None, workspace: str) -> None:
+    """Print the state in the state-file format (from either backend)."""
+    from reconciler.state import dumps
+
+    store = build_store(state_path, workspace=workspace)
+    current = store.pull() if hasattr(store, "pull") else store.read()
+    if not current.exists:
+        raise StateError(f"{store.path}: no state file; nothing to pull")
+    click.echo(dumps(current), nl=False)
+
+
+@state.command("push")
+@STATE
+@WORKSPACE
+@LOCK_TIMEOUT
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def state_push(state_path: str | None, workspace: str, lock_timeout: float, file: Path) -> None:
+    """Upload the state file FILE into a PostgreSQL workspace (an empty one, or one of the
+    same lineage at an older serial)."""
+    from reconciler.store import FileStore
+
+    local = FileStore(file).read()
+    if not local.exists:
+        raise StateError(f"{file}: no state file; nothing was pushed")
+    store = build_postgres_store(state_path, workspace, "state push")
+    with store.lock("reconcile state push", lock_timeout):
+        pushed = store.push(local)
+    click.echo(
+        f"Pushed {file} (lineage {pushed.lineage}, serial {pushed.serial}, "
+        f"{len(pushed.campaigns)} entries) to {store.where}."
+    )
 
 
 @cli.command("import")
 @CAMPAIGNS
 @STATE
+@WORKSPACE
 @API_URL
 @LOCK_TIMEOUT
 @click.argument("key")
 @click.argument("identity")
 def import_(
     campaigns_dir: Path,
-    state_path: Path | None,
+    state_path: str | None,
+    workspace: str,
     api_url: str | None,
     lock_timeout: float,
     key: str,
@@ -374,7 +464,7 @@ def import_(
     if key not in config.campaigns:
         raise StateError(f"no campaign file has the key {key!r}")
     campaign = config.campaigns[key]
-    store: FileStore = build_store(state_path)
+    store: FileStore = build_store(state_path, workspace=workspace)
     with store.lock("reconcile import", lock_timeout):
         current = store.read()
         existing = current.campaigns.get(key)
@@ -493,6 +583,7 @@ def _install_signals(stop: Any) -> None:
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @CAMPAIGNS
 @STATE
+@WORKSPACE
 @API_URL
 @TOKEN_FILE
 @LOCK_TIMEOUT
@@ -517,7 +608,8 @@ def _install_signals(stop: Any) -> None:
 def apply(
     planfile: Path | None,
     campaigns_dir: Path,
-    state_path: Path | None,
+    state_path: str | None,
+    workspace: str,
     api_url: str | None,
     token_file: Path | None,
     lock_timeout: float,
@@ -546,7 +638,7 @@ def apply(
         bound = saved["binding"]
         targets, replace = tuple(bound["targets"]), tuple(bound["replace"])
         max_creates = bound["max_creates"]
-    store = build_store(state_path, sandbox)
+    store = build_store(state_path, sandbox, workspace)
     with store.lock("reconcile apply", lock_timeout):
         current = store.read()
         the_plan, config = build_plan(
@@ -585,12 +677,14 @@ def apply(
 @cli.command("check-remote")
 @CAMPAIGNS
 @STATE
+@WORKSPACE
 @API_URL
 @TOKEN_FILE
 @click.option("--sandbox", is_flag=True, help="Check against the embedded sandbox.")
 def check_remote(
     campaigns_dir: Path,
-    state_path: Path | None,
+    state_path: str | None,
+    workspace: str,
     api_url: str | None,
     token_file: Path | None,
     sandbox: bool,
@@ -598,7 +692,7 @@ def check_remote(
     """Read-only: compare the state with the remote task list (exit 2 on any difference)."""
     from reconciler.validate import load_config
 
-    current = build_store(state_path, sandbox).read()
+    current = build_store(state_path, sandbox, workspace).read()
     config = load_config(campaigns_dir)
     services = Services(api_url, token_file, sandbox)
     try:
@@ -664,6 +758,32 @@ def sandbox(
             rate_limit=rate_limit or None,
         )
     )
+
+
+@cli.command()
+@CAMPAIGNS
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 when a file would change.")
+def fmt(campaigns_dir: Path, check: bool) -> None:
+    """Rewrite campaign and _defaults.yaml files in canonical form (API key order, comments
+    and quoting kept)."""
+    from reconciler import fmt as formatter
+    from reconciler.render import problems as render_problems
+
+    results = formatter.format_files(campaigns_dir)
+    problems = [r.problem for r in results if r.problem is not None]
+    changed = [r for r in results if r.changed]
+    click.echo(render_problems.text(problems), nl=False, err=True)
+    if check:
+        for result in changed:
+            click.echo(f"{result.file}: would be reformatted (run `reconcile fmt`)", err=True)
+        if changed or problems:
+            raise SystemExit(1)
+        click.echo(f"{len(results)} file(s) already canonical.")
+        return
+    for path in formatter.write_results(results):
+        click.echo(f"reformatted {path}")
+    if problems:
+        raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> Any:
