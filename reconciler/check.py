@@ -50,9 +50,7 @@ def check_campaign(
     if payload is None or any(p.level == "error" for p in problems):
         return None, problems, merged
     spots = {name: merged.at((name,)) for name in ("name", "startMoment")}
-    campaign = Campaign(
-        campaign_file.key, campaign_file.file, payload, fingerprint(payload), spots
-    )
+    campaign = Campaign(campaign_file.key, campaign_file.file, payload, fingerprint(payload), spots)
     return campaign, problems, merged
 
 
