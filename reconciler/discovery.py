@@ -18,13 +18,13 @@ DEFAULTS_NAMES = ("_defaults.yaml", "_defaults.yml")
 MOVED_NAMES = ("_moved.yaml", "_moved.yml")
 
 
-def display(path: Path) -> str:
+def display(path: Path | str) -> str:
     """A path as shown to users: relative to the working folder when below it, `/`-separated."""
     text = os.path.normpath(path)
     if os.path.isabs(text):
         rel = os.path.relpath(text)
         text = text if rel.startswith("..") else rel
-    return Path(text).as_posix()
+    return text.replace(os.sep, "/")
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,13 @@ class CampaignFile:
     """One campaign file and the `_defaults.yaml` files above it, farthest first."""
 
     key: str
-    path: Path
+    fs_path: str  # for the OS; a string, since large repositories have many
     file: str
     defaults: tuple[Path, ...]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.fs_path)
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,16 @@ def discover(root: Path) -> Layout:
         if here == root:
             moved = _one_of(here, MOVED_NAMES, files, layout.problems)
             layout.moved = moved[0] if moved else None
+        # Strings, not Path methods, in this loop: it runs once per file of a large repo.
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
+        prefix = "" if prefix == "./" else prefix
+        shown = display(folder) + "/"
+        shown = "" if shown == "./" else shown
         for name in sorted(files):
             if name.startswith(("_", ".")) or not name.endswith(SUFFIXES):
                 continue
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            key = rel.rsplit(".", 1)[0]
-            campaign = CampaignFile(key, path, display(path), chain)
+            key = prefix + name.rsplit(".", 1)[0]
+            campaign = CampaignFile(key, os.path.join(folder, name), shown + name, chain)
             if key in by_key:
                 layout.problems.append(
                     Problem(

@@ -48,7 +48,7 @@ def load_config(root: Path, cache: ValidationCache | None = None) -> Config:
     jobs: list[tuple[CampaignFile, bytes | None, str]] = []
     found: list[Campaign] = []
     for campaign_file in layout.campaigns:
-        raw = _read(campaign_file.path)
+        raw = _read(campaign_file.fs_path)
         chain = [defaults_bytes.get(p) for p in campaign_file.defaults]
         key = cache_key(campaign_file, raw, chain)
         hit = cache.get(key) if cache is not None and key else None
@@ -74,12 +74,13 @@ def load_config(root: Path, cache: ValidationCache | None = None) -> Config:
     return config
 
 
-def _read(path: Path) -> bytes | None:
+def _read(path: Path | str) -> bytes | None:
     """A file's bytes, or None when it is too large or unreadable (the loader reports it)."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return None
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+                return None
+            return handle.read()
     except OSError:
         return None
 
