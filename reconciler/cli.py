@@ -291,7 +291,9 @@ def plan(
         raise SystemExit(1)
     if out is not None:
         planfile.save(out, the_plan, config.campaigns, api_url_of(api_url, sandbox))
-        click.echo(f"Saved the plan to {out}; `reconcile apply {out}` carries out exactly it.")
+        click.echo(
+            f"Saved the plan to {out}; `reconcile apply {out}` carries out exactly it.", err=True
+        )
     if detailed_exitcode and the_plan.creates:
         raise SystemExit(2)
 

@@ -42,7 +42,7 @@ def plan_out(*args: str) -> dict[str, Any]:
     result = CliRunner().invoke(cli, ["plan", "--out", PLAN, *args])
     assert result.exit_code == 0, (result.output, result.exception)
     assert f"Saved the plan to {PLAN}; `reconcile apply {PLAN}` carries out exactly it." in (
-        result.stdout
+        result.stderr
     )
     return planfile.load(Path(PLAN))
 
