@@ -21,7 +21,7 @@ from reconciler import client as api
 from reconciler.errors import ApiError, AuthError, ReconcileError, StateError
 from reconciler.plan import Action, InDoubt, Moved, Plan, Replace
 from reconciler.state import Entry, State
-from reconciler.store import FileStore, Journal, iso_z, utc_now
+from reconciler.store import Records, Store, iso_z, utc_now
 
 PENDING_GRACE = timedelta(minutes=2)  # a task may take a while to appear in the list
 PENDING_GRACE_ENV = "RECONCILE_PENDING_GRACE"  # seconds; for tests and pipeline rehearsals
@@ -114,7 +114,7 @@ class Applier:
 
     def __init__(
         self,
-        store: FileStore,
+        store: Store,
         client: api.Twin24Client,
         options: ApplyOptions,
         echo: Echo,
@@ -146,7 +146,7 @@ class Applier:
             self._creates(creates, state, journal)
         finally:
             journal.close()
-            if _has_records(journal):
+            if journal.has_records():
                 folded = self.store.read()
                 self.store.write(replace(folded, api_url=folded.api_url or self.options.api_url))
             else:  # nothing happened: keep the serial (a saved plan stays fresh for a retry)
@@ -155,7 +155,7 @@ class Applier:
             self.report.stopped, self.report.signal = self.stop.reason, self.stop.signal
         return self.report
 
-    def _moves(self, plan: Plan, state: State, journal: Journal) -> None:
+    def _moves(self, plan: Plan, state: State, journal: Records) -> None:
         for action in plan.actions:
             if isinstance(action, Moved):
                 journal.created(action.key, state.campaigns[action.old_key])
@@ -163,7 +163,7 @@ class Applier:
                 self.report.moved.append(action.key)
                 self.echo(f"> {action.old_key} -> {action.key}: state entry renamed")
 
-    def _resolve_and_guard(self, plan: Plan, state: State, journal: Journal) -> list[Action]:
+    def _resolve_and_guard(self, plan: Plan, state: State, journal: Records) -> list[Action]:
         creates = list(plan.creates)
         doubts = [a for a in plan.actions if isinstance(a, InDoubt)]
         if not creates and not doubts:
@@ -211,7 +211,7 @@ class Applier:
         return allowed
 
     def _resolve(
-        self, action: InDoubt, entry: Entry, remote: list[api.RemoteTask], journal: Journal
+        self, action: InDoubt, entry: Entry, remote: list[api.RemoteTask], journal: Records
     ) -> Action | None:
         since = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
         name = entry.payload.get("name")
@@ -251,13 +251,13 @@ class Applier:
         )
         return None
 
-    def _creates(self, creates: list[Action], state: State, journal: Journal) -> None:
+    def _creates(self, creates: list[Action], state: State, journal: Records) -> None:
         workers = max(1, self.options.parallelism)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create") as pool:
             for future in [pool.submit(self._create, a, state, journal) for a in creates]:
                 future.result()
 
-    def _create(self, action: Action, state: State, journal: Journal) -> None:
+    def _create(self, action: Action, state: State, journal: Records) -> None:
         if self.stop.event.is_set():
             with self.lock:
                 self.report.skipped.append((action.key, f"not started: {self.stop.reason}"))
@@ -311,7 +311,7 @@ class Applier:
         outcome: api.CreateOutcome,
         pending: Entry,
         previous: Entry | None,
-        journal: Journal,
+        journal: Records,
     ) -> None:
         source = action.source or action.key
         if isinstance(outcome, api.Created):
@@ -352,15 +352,6 @@ class Applier:
         )
         self.report.refused.append((action.key, message))
         self.error(f"{source}:1:1: error: {action.key}: refused by the API: {message}")
-
-
-def _has_records(journal: Journal) -> bool:
-    """True when the journal holds records after its `begin` line (this run's or a crash's)."""
-    try:
-        with open(journal.path, "rb") as handle:
-            return sum(1 for _ in handle) > 1
-    except FileNotFoundError:
-        return False
 
 
 def pending_grace() -> timedelta:

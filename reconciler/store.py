@@ -31,13 +31,36 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.errors import LockHeld, StateError
 from reconciler.state import Entry, State, dumps, loads
 
 LOCK_POLL_SECONDS = 0.05
 Base = tuple[str | None, int]  # (lineage, serial) of the state a journal continues
+
+
+class Records(Protocol):
+    """The write-ahead journal of a run, whatever the backend (file lines, database rows)."""
+
+    def pending(self, key: str, entry: Entry) -> None: ...
+    def created(self, key: str, entry: Entry) -> None: ...
+    def removed(self, key: str) -> None: ...
+    def has_records(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """What plan, apply and the state commands need of a state backend (file or PostgreSQL)."""
+
+    def read(self) -> State: ...
+    def lock(
+        self, command: str, timeout: float = 0.0
+    ) -> contextlib.AbstractContextManager[Any]: ...
+    def unlock(self, lock_id: str) -> None: ...
+    def write(self, state: State) -> State: ...
+    def journal(self) -> Records: ...
+    def fold(self) -> State: ...
 
 
 def utc_now() -> datetime:
@@ -102,6 +125,14 @@ class Journal:
     def removed(self, key: str) -> None:
         """Record that a key's entry is gone (its create was refused)."""
         self._append({"op": "removed", "key": key})
+
+    def has_records(self) -> bool:
+        """True when the journal holds records after its `begin` line (this run's or a crash's)."""
+        try:
+            with open(self.path, "rb") as handle:
+                return sum(1 for _ in handle) > 1
+        except FileNotFoundError:
+            return False
 
     def close(self) -> None:
         with self._mutex:

@@ -1,0 +1,229 @@
+"""Connections to PostgreSQL for the state, and the versioned schema (spec section 8).
+
+Tables in the schema `reconcile`, made by `reconcile state init` (idempotent):
+
+    meta(version)                        the schema version: a newer one than SCHEMA_VERSION is
+                                         refused, an older one is upgraded by `state init`
+    workspaces(name, lineage, serial, api_url, records)
+                                         one per campaign repository; `lineage` is NULL until
+                                         the first write; `records` counts journal records no
+                                         write has folded yet
+    entries(workspace, key, status, identity, fingerprint, payload jsonb, source,
+            created_at, replaced jsonb)  one row per state entry
+    locks(workspace, id, pid, host, since, command, backend_pid)
+                                         names the holder of a workspace's lock
+
+The password comes from libpq (PGPASSWORD, ~/.pgpass, a service file), never from the URL,
+which a message only ever shows through `display_url`. psycopg is imported only here, and
+only when a postgresql:// state is used: it is the optional extra `reconcile[postgres]`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler.errors import StateError
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMA_VERSION = 1
+URL_PREFIXES = ("postgresql://", "postgres://")
+CONNECT_TIMEOUT = 10  # seconds; libpq would wait forever
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS reconcile;
+CREATE TABLE IF NOT EXISTS reconcile.meta (version integer NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS meta_one_row ON reconcile.meta ((true));
+CREATE TABLE IF NOT EXISTS reconcile.workspaces (
+    name text PRIMARY KEY,
+    lineage uuid,
+    serial bigint NOT NULL DEFAULT 0 CHECK (serial >= 0),
+    api_url text,
+    records bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS reconcile.entries (
+    workspace text NOT NULL REFERENCES reconcile.workspaces (name) ON DELETE CASCADE,
+    key text NOT NULL,
+    status text NOT NULL CHECK (status IN ('created', 'pending')),
+    identity text,
+    fingerprint text NOT NULL,
+    payload jsonb NOT NULL,
+    source text NOT NULL,
+    created_at text NOT NULL,
+    replaced jsonb NOT NULL DEFAULT '[]',
+    PRIMARY KEY (workspace, key)
+);
+CREATE TABLE IF NOT EXISTS reconcile.locks (
+    workspace text PRIMARY KEY,
+    id uuid NOT NULL,
+    pid integer NOT NULL,
+    host text NOT NULL,
+    since text NOT NULL,
+    command text NOT NULL,
+    backend_pid integer NOT NULL
+);
+"""
+
+
+def is_postgres_url(state: str) -> bool:
+    return state.startswith(URL_PREFIXES)
+
+
+def display_url(url: str) -> str:
+    """`url` with any password replaced by `***`: the only form a message may show."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("://", 1)[0] + "://..."
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{hostport}"
+    query = "&".join(
+        "password=***" if _is_password(item) else item for item in parts.query.split("&")
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def has_password(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    in_query = any(_is_password(item) for item in parts.query.split("&"))
+    return ":" in parts.netloc.rpartition("@")[0] or in_query
+
+
+def _is_password(query_item: str) -> bool:
+    return query_item.split("=", 1)[0].lower() == "password"
+
+
+def import_psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StateError(
+            "a postgresql:// state needs the psycopg package; install it with "
+            "`pip install 'reconcile[postgres]'`"
+        ) from None
+    return psycopg
+
+
+def one_line(exc: BaseException) -> str:
+    """A database error as one line: the server's primary message, or libpq's lines joined."""
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
+    if primary:
+        return " ".join(str(primary).split())
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines).removeprefix("connection failed: ") or type(exc).__name__
+
+
+@contextlib.contextmanager
+def connect(url: str, where: str, check_schema: bool = True) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection with durable commits, closed afterwards; `where` names the
+    URL (masked) and workspace in every error."""
+    psycopg = import_psycopg()
+    from psycopg.conninfo import conninfo_to_dict
+
+    if has_password(url):
+        raise StateError(
+            f"{display_url(url)}: the state URL must not hold a password (it shows in logs "
+            "and process lists); remove it and put it in PGPASSWORD or ~/.pgpass"
+        )
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise StateError(f"{where}: not a usable URL ({one_line(exc)})") from None
+    extra: dict[str, Any] = {}
+    if "connect_timeout" not in given:
+        extra["connect_timeout"] = CONNECT_TIMEOUT
+    if "application_name" not in given:
+        extra["application_name"] = "reconcile"
+    try:
+        conn = psycopg.connect(url, autocommit=True, **extra)
+    except psycopg.Error as exc:
+        detail = one_line(exc)
+        if "password" in detail or "authentication failed" in detail:
+            remedy = "check the user in the URL and the password in PGPASSWORD or ~/.pgpass"
+        else:
+            remedy = "check the URL, and that the server is running and reachable from here"
+        raise StateError(f"{where}: cannot connect to PostgreSQL ({detail}); {remedy}") from None
+    try:
+        # Every journal record must be durable before its create is sent, whatever the default.
+        execute(conn, where, "SET synchronous_commit TO on")
+        if check_schema:
+            _check_schema(conn, where)
+        yield conn
+    finally:
+        conn.close()
+
+
+def execute(conn: psycopg.Connection[Any], where: str, sql: str, params: Any = None) -> Any:
+    """`conn.execute`, with a database error as a one-line StateError."""
+    psycopg = import_psycopg()
+    try:
+        return conn.execute(sql, params)
+    except psycopg.Error as exc:
+        raise StateError(f"{where}: database error ({one_line(exc)})") from None
+
+
+def init_schema(url: str, where: str) -> bool:
+    """Create or upgrade the schema (idempotent); True when something was created."""
+    psycopg = import_psycopg()
+    with connect(url, where, check_schema=False) as conn:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('reconcile:schema'))")
+                version = _schema_version(conn, where)
+                if version is not None and version > SCHEMA_VERSION:
+                    raise _newer(where, version)
+                if version == SCHEMA_VERSION:
+                    return False
+                conn.execute(DDL)
+                conn.execute("DELETE FROM reconcile.meta")
+                conn.execute("INSERT INTO reconcile.meta VALUES (%s)", (SCHEMA_VERSION,))
+                return True
+        except psycopg.Error as exc:
+            raise StateError(
+                f"{where}: cannot create the schema ({one_line(exc)}); nothing was changed: "
+                "connect as a user that may create schemas in this database"
+            ) from None
+
+
+def _check_schema(conn: psycopg.Connection[Any], where: str) -> None:
+    version = _schema_version(conn, where)
+    if version is None:
+        raise StateError(
+            f"{where}: this database has no reconcile schema; run `reconcile state init` with "
+            "the same --state first"
+        )
+    if version > SCHEMA_VERSION:
+        raise _newer(where, version)
+    if version < SCHEMA_VERSION:
+        raise StateError(
+            f"{where}: the reconcile schema is at version {version}, this reconcile needs "
+            f"{SCHEMA_VERSION}; run `reconcile state init` to upgrade it"
+        )
+
+
+def _schema_version(conn: psycopg.Connection[Any], where: str) -> int | None:
+    """The version in `reconcile.meta`; None when there is no schema."""
+    found = execute(conn, where, "SELECT to_regclass('reconcile.meta') IS NOT NULL").fetchone()
+    if not found[0]:
+        return None
+    row = execute(conn, where, "SELECT max(version) FROM reconcile.meta").fetchone()
+    version: int | None = row[0]
+    return version
+
+
+def _newer(where: str, version: int) -> StateError:
+    return StateError(
+        f"{where}: the reconcile schema is at version {version}, newer than this reconcile "
+        f"knows ({SCHEMA_VERSION}); nothing was changed: upgrade reconcile"
+    )
