@@ -40,7 +40,9 @@ def campaign(i: int, rng: random.Random) -> str:
     lines.append(f"startType: {start}\n")
     if start == "time":
         day = rng.randint(1, 28)
-        lines.append(f'startMoment: "2031-{rng.randint(1, 12):02d}-{day:02d} {rng.randint(8, 18):02d}:00"\n')
+        lines.append(
+            f'startMoment: "2031-{rng.randint(1, 12):02d}-{day:02d} {rng.randint(8, 18):02d}:00"\n'
+        )
     lines.append(f"cps: {cps}\n")
     lines.append(f"taskComment: Generated for the benchmark, batch {i // 100}\n")
     lines.append("webhookUrls:\n  - https://hooks.example.com/twin24/bench\n")

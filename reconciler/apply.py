@@ -183,8 +183,8 @@ class Applier:
                 ) from None
             self.error("warning: remote task list unavailable; --no-remote-check given")
             remote = []
-        for action in doubts:
-            retry = self._resolve(action, state.campaigns[action.key], remote, journal)
+        for doubt in doubts:
+            retry = self._resolve(doubt, state.campaigns[doubt.key], remote, journal)
             if retry is not None:
                 creates.append(retry)
         known = {e.identity for e in state.campaigns.values()} | {
@@ -194,9 +194,9 @@ class Applier:
         by_name: dict[str, list[str]] = {}
         for task in remote:
             by_name.setdefault(task.name, []).append(task.identity)
-        allowed = []
+        allowed: list[Action] = []
         for action in sorted(creates, key=lambda a: a.key):
-            name = (action.payload or {}).get("name")
+            name = str((action.payload or {}).get("name"))
             unknown = [i for i in by_name.get(name, []) if i not in known]
             if unknown:  # --no-remote-check only matters when the list is unavailable
                 self.report.skipped.append((action.key, "exists on the platform"))
@@ -371,7 +371,7 @@ def pending_grace() -> timedelta:
 
 
 def _backoff(attempt: int) -> float:
-    return min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2)
+    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2))
 
 
 def _after(created_at: str, since: datetime) -> bool:

@@ -1,3 +1,6 @@
+# mypy: disable-error-code="assignment, arg-type"
+# (Optional fields that must not be sent as null are typed `int`, not `int | None`, with a None
+# default: pydantic never validates the default, so an explicit `null` in a file is rejected.)
 """Pydantic models of the complete Twin24 create payload (twin24-api.md sections 1 and 2).
 
 The models are the single source of truth: `validate` checks merged campaigns with them, the

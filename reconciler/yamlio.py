@@ -146,7 +146,7 @@ def _fail(doc: Document, line: int, col: int, message: str) -> Document:
 
 
 def _compose(text: str, doc: Document, root: str) -> Any:
-    from _ruamel_yaml import CParser
+    from _ruamel_yaml import CParser  # type: ignore[import-not-found]
     from ruamel.yaml.error import MarkedYAMLError
     from ruamel.yaml.events import (
         AliasEvent,

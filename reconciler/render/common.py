@@ -122,28 +122,31 @@ def calls_per_second(cps: Any) -> float:
 
 def banner(plan: Plan) -> list[str]:
     """Who gets called: how many creates, earliest start, peak rate, windows, redials."""
-    creates = [a for a in plan.creates if a.payload]
-    if not creates:
+    payloads = {a.key: a.payload for a in plan.creates if a.payload}
+    if not payloads:
         return []
+    return _banner(plan, payloads)
+
+
+def _banner(plan: Plan, payloads: dict[str, dict[str, Any]]) -> list[str]:
+    creates = list(payloads.values())
     starts = sorted(
-        a.payload["startMoment"]
-        for a in creates
-        if a.payload.get("startType") == "time" and a.payload.get("startMoment")
+        str(p["startMoment"])
+        for p in creates
+        if p.get("startType") == "time" and p.get("startMoment")
     )
-    manual = sum(1 for a in creates if a.payload.get("startType") == "manual")
-    peak = max(creates, key=lambda a: calls_per_second(a.payload.get("cps")))
+    manual = sum(1 for p in creates if p.get("startType") == "manual")
+    peak = max(payloads, key=lambda key: calls_per_second(payloads[key].get("cps")))
     windows: set[str] = set()
-    for a in creates:
-        opts = a.payload.get("additionalOptions", {})
+    for p in creates:
+        opts = p.get("additionalOptions", {})
         if opts.get("useTr"):
             start = normalize.time_meaning(opts.get("allowCallTimeFrom"))
             end = normalize.time_meaning(opts.get("allowCallTimeTo"))
             windows.add(f"{start}-{end} callee's local time")
         else:
             windows.add("no calling window (useTr off)")
-    redials = sum(
-        1 for a in creates if a.payload.get("redialStrategyOptions", {}).get("redialStrategyEn")
-    )
+    redials = sum(1 for p in creates if p.get("redialStrategyOptions", {}).get("redialStrategyEn"))
     first = f"{starts[0]} ({plan.options.timezone})" if starts else "none scheduled"
     listed = sorted(windows)
     window_text = ", ".join(listed[:MAX_WINDOWS])  # short, whatever the size of the plan
@@ -152,7 +155,7 @@ def banner(plan: Plan) -> list[str]:
     lines = [
         f"Who gets called: {len(creates)} new task(s) (limit {plan.options.max_creates} per apply)",
         f"  earliest start: {first}" + (f"; {manual} started by hand" if manual else ""),
-        f"  peak rate: {normalize.cps_meaning(peak.payload.get('cps'))} ({peak.key})",
+        f"  peak rate: {normalize.cps_meaning(payloads[peak].get('cps'))} ({peak})",
         f"  calling windows: {window_text}",
         f"  redials: on in {redials} of {len(creates)}",
     ]
