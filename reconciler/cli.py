@@ -196,13 +196,17 @@ def plan_options(func: Any) -> Any:
 
 def build_plan(
     campaigns_dir: Path,
-    state: Any,
+    read_state: Any,
     targets: tuple[str, ...],
     replace: tuple[str, ...],
     timezone: str,
     max_creates: int,
-) -> tuple[Any, Any]:
-    """Validate the campaigns and make the plan against `state`; returns (plan, config)."""
+) -> tuple[Any, Any, Any]:
+    """Validate the campaigns, then read the state and plan; returns (plan, config, state).
+
+    The state is read after validation: worker processes forked by the validation then do not
+    inherit (and copy) a large state.
+    """
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -215,8 +219,9 @@ def build_plan(
             f"unknown time zone {timezone!r}", param_hint="--timezone"
         ) from None
     config = build_config(campaigns_dir)
+    state = read_state()
     options = PlanOptions(targets, replace, max_creates, timezone, datetime.now(UTC))
-    return make_plan(config.campaigns, config.moves, state, options), config
+    return make_plan(config.campaigns, config.moves, state, options), config, state
 
 
 def _color(no_color: bool) -> bool:
@@ -263,9 +268,11 @@ def plan(
     from reconciler.render import markdown, plan_text
     from reconciler.render import problems as render_problems
 
-    state = build_store(state_path, sandbox, workspace).read()
+    store = build_store(state_path, sandbox, workspace)
     try:
-        the_plan, config = build_plan(campaigns_dir, state, targets, replace, timezone, max_creates)
+        the_plan, config, _ = build_plan(
+            campaigns_dir, store.read, targets, replace, timezone, max_creates
+        )
     except InputError as exc:
         if _github_actions():  # bad input shows inline in the pull request, as with `validate`
             click.echo(render_problems.github(exc.problems), nl=False)

@@ -173,9 +173,8 @@ def apply(
         max_creates = bound["max_creates"]
     store = build_store(state_path, sandbox, workspace)
     with store.lock("reconcile apply", lock_timeout):
-        current = store.read()
-        the_plan, config = build_plan(
-            campaigns_dir, current, targets, replace, timezone, max_creates
+        the_plan, config, current = build_plan(
+            campaigns_dir, store.read, targets, replace, timezone, max_creates
         )
         if saved is not None:
             planfiles.check_fresh(saved, config.campaigns, current, url)

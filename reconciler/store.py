@@ -196,6 +196,9 @@ class FileStore:
         self._clock = clock
         self._lock_fd: int | None = None
         self._journal: Journal | None = None
+        # The last state parsed or written, with its bytes: a large state is read several
+        # times in one apply (plan, journal base, fold), and parsed only when its bytes change.
+        self._parsed: tuple[bytes, State] | None = None
         self.lock_path, self.journal_path, self.backup_path = (
             self.path.with_name(self.path.name + suffix)
             for suffix in (".lock", ".journal", ".backup")
@@ -287,6 +290,7 @@ class FileStore:
         if old is not None:
             _atomic_write(self.backup_path, old)
         _atomic_write(self.path, text)
+        self._parsed = (text, written)
         self._drop_journal((written.lineage, written.serial))
         for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}*.tmp"):
             stale.unlink(missing_ok=True)  # left by a write killed before its rename
@@ -334,7 +338,11 @@ class FileStore:
                 f"{self.path}: not a valid state file (not UTF-8); it was left untouched: "
                 f"restore it from git or from {self.backup_path}"
             ) from None
-        return raw, loads(text, str(self.path))
+        if self._parsed is not None and self._parsed[0] == raw:
+            return raw, self._parsed[1]
+        state = loads(text, str(self.path))
+        self._parsed = (raw, state)
+        return raw, state
 
     def _is_live(self, scan: _Scan, state: State) -> bool:
         """True when the journal continues `state`; False when empty or already folded."""

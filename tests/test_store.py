@@ -535,3 +535,24 @@ def test_unlock_clears_a_lock_held_in_the_name_of_a_dead_process(
             assert store.lock_path.exists()
     finally:
         os.close(fd)
+
+
+def test_state_text_is_exactly_what_the_json_module_writes() -> None:
+    """dumps() is a faster writer; its bytes must equal json.dumps(indent=2, sort_keys)."""
+    import json
+
+    payload = {
+        "name": 'Опрос «NPS» "q" \\ \t\n\u2028',
+        "cps": 1.03,
+        "big": 10**20,
+        "neg": -0.5,
+        "tiny": 1e-7,
+        "flags": [True, False, None, [], {}],
+        "nested": {"b": [1, {"z": 2, "a": [3.0]}], "a": ""},
+    }
+    entry = Entry(
+        "created", "id-1", "sha256:x", payload, "campaigns/a.yaml", "2026-11-27T00:00:00Z"
+    )
+    state = State("lineage", 3, "https://x/api/v1", {"b": entry, "a": entry})
+    expected = json.dumps(state.to_json(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert dumps(state) == expected
