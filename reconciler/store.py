@@ -101,14 +101,19 @@ class LockInfo:
 class Journal:
     """Append-only write-ahead records; each one is on disk (fsync) when its call returns.
 
-    Thread-safe. One `write` + one `fsync` per record: the cost does not depend on the size
-    of the state. Obtain it from `FileStore.journal()` while holding the lock.
+    Thread-safe. One `write` and at most one `fsync` per record: the cost does not depend on
+    the size of the state. Records appended by several threads at once share one fsync (group
+    commit): an fsync covers every byte written before it started. Obtain it from
+    `FileStore.journal()` while holding the lock.
     """
 
     def __init__(self, path: Path, base: Base, keep: int = 0) -> None:
         self.path = path
         self._base = base
         self._mutex = threading.Lock()
+        self._sync = threading.Lock()
+        self._written = 0  # records written (under _mutex)
+        self._synced = 0  # records known to be on disk (under _sync)
         self._fd: int | None = None
         self._closed = False
         self._failed: str | None = None
@@ -135,7 +140,7 @@ class Journal:
             return False
 
     def close(self) -> None:
-        with self._mutex:
+        with self._sync, self._mutex:  # the same lock order as _append: _sync, then _mutex
             self._close_fd()
             self._closed = True
 
@@ -165,18 +170,33 @@ class Journal:
                     self._open(0)
                 assert self._fd is not None
                 _write_all(self._fd, line)
-                os.fsync(self._fd)
+                self._written += 1
+                mine, fd = self._written, self._fd
             except OSError as exc:
-                # After a failed write or fsync nothing that follows can be trusted.
-                self._failed = exc.strerror or str(exc)
-                raise StateError(
-                    f"{self.path}: cannot record {record['op']} for {record['key']!r} "
-                    f"({self._failed}); stop sending creates, then run `reconcile plan`"
-                ) from None
+                raise self._failure(record, exc) from None
+        with self._sync:
+            if self._synced >= mine:
+                return  # an fsync that started after our write already covered it
+            with self._mutex:
+                covered = self._written
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                with self._mutex:
+                    raise self._failure(record, exc) from None
+            self._synced = covered
+
+    def _failure(self, record: dict[str, Any], exc: OSError) -> StateError:
+        # After a failed write or fsync nothing that follows can be trusted.
+        self._failed = exc.strerror or str(exc)
+        return StateError(
+            f"{self.path}: cannot record {record['op']} for {record['key']!r} "
+            f"({self._failed}); stop sending creates, then run `reconcile plan`"
+        )
 
     def _restart(self, base: Base) -> None:
         """After a write folded the records: drop the file; the next record starts a new one."""
-        with self._mutex:
+        with self._sync, self._mutex:
             self._close_fd()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
