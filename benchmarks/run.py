@@ -277,7 +277,11 @@ def main() -> None:
         )
         ap = median(runs, lambda: apply_once(thousand, root / "t.state.json", 8, None))
         rows.append(
-            ("apply, 1,000 creates, parallelism 8", ap, f"{ap / floor:.2f} x floor (target <= 1.3)")
+            (
+                "apply, 1,000 creates, parallelism 8",
+                ap,
+                f"{ap / floor:.2f} x floor (target <= 1.3); {ap / fresh:.2f} x fresh-connection floor",
+            )
         )
 
         # apply: 200 creates into an empty state and into a 10,000-entry state
