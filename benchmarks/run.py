@@ -280,7 +280,7 @@ def main() -> None:
             (
                 "apply, 1,000 creates, parallelism 8",
                 ap,
-                f"{ap / floor:.2f} x floor (target <= 1.3); {ap / fresh:.2f} x fresh-connection floor",
+                f"{ap / floor:.2f} x floor (target <= 1.3); {ap / fresh:.2f} x fresh floor",
             )
         )
 
