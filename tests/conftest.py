@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# The PostgreSQL cluster and `state_backend` (one registration: one cluster per session).
+pytest_plugins = ["pg_fixtures"]
+
 ENV_PREFIXES = ("TWIN24_", "GITHUB_", "RECONCILE_")
 ENV_NAMES = ("NO_COLOR",)
 

@@ -14,8 +14,10 @@ workspace name no other test uses; `pg_empty_db` is the URL of a fresh database 
 folder; `postgres`: a fresh workspace): `args()` or `env()` select it on a command line, and
 `read()`, `read_json()`, `pending()`, `lock_holder_pid()` look at it.
 
-Use from a test module: `from pg_fixtures import pg_clean_env, state_backend  # noqa: F401`
-(`pg_clean_env` is autouse: importing it clears PG* variables for that module's tests).
+tests/conftest.py registers this module as a plugin (`pytest_plugins`), so every test module
+can request these fixtures by name, and the session has one cluster. Import only the names
+(`StateBackend`, `Cluster`, ...), never the fixtures: a module that imports a fixture gets its
+own copy, and its own cluster. `pg_clean_env` is autouse: no test sees PG* variables.
 """
 
 from __future__ import annotations

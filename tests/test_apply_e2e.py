@@ -1,7 +1,10 @@
 """End to end: the `reconcile` console script in a subprocess against the sandbox over loopback.
 
 Every test counts the tasks on the server afterwards: a duplicated create rings people twice.
-The helpers at the top are shared with `test_crash.py`.
+Each test that uses the `backend` fixture runs twice: with the state file reconcile.state.json
+in its working folder, and with a fresh workspace of a throw-away PostgreSQL server
+(tests/pg_fixtures.py). Checks of the file's own artefacts (journal, backup, lock) run for the
+file only. The helpers at the top are shared with `test_crash.py`.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from typing import Any
 import httpx
 import pytest
 from conftest import edit
+from pg_fixtures import StateBackend
 
 from reconciler.sandbox import Sandbox, SandboxOptions
 from reconciler.state import loads
-from reconciler.store import FileStore
 
 RECONCILE = Path(sys.executable).parent / "reconcile"
 EXAMPLES = Path(__file__).resolve().parent.parent / "campaigns"
@@ -34,7 +37,6 @@ WRONG_TOKEN = "wr0ng-T0KEN-456"
 STATE = Path("reconcile.state.json")
 JOURNAL = Path("reconcile.state.json.journal")
 BACKUP = Path("reconcile.state.json.backup")
-LOCK = Path("reconcile.state.json.lock")
 SERVER_FIELDS = ("id", "status", "createdAt", "updatedAt")
 PROXY_VARS = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
 
@@ -142,11 +144,16 @@ def body_of(task: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in task.items() if k not in SERVER_FIELDS}
 
 
-def assert_in_sync(sandbox: Sandbox, keys: list[str], state: Path = STATE) -> None:
-    """Exactly one task per campaign on the server, and the state maps each key to it."""
+def assert_in_sync(sandbox: Sandbox, keys: list[str], backend: StateBackend) -> None:
+    """Exactly one task per campaign on the server, and the state maps each key to it (for a
+    file: the file itself does, not only its journal)."""
     names = ids_by_name(sandbox)
     assert len(sandbox.tasks) == len(keys), names
-    entries = read_state(state)["campaigns"]
+    entries = backend.read_json()["campaigns"]
+    if backend.kind == "file":
+        assert read_state(Path(backend.state))["campaigns"] == entries
+    else:
+        assert not STATE.exists()  # the workspace was used, not a file
     assert sorted(entries) == sorted(keys)
     for key in keys:
         assert len(names.get(name_of(key), [])) == 1, (key, names)
@@ -168,6 +175,43 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         time.sleep(0.005)
+
+
+def use(backend: StateBackend, monkeypatch: pytest.MonkeyPatch) -> StateBackend:
+    """Select `backend` for every `reconcile` started from now on (`cli_env` copies the
+    environment: RECONCILE_STATE and RECONCILE_WORKSPACE)."""
+    for name, value in backend.env().items():
+        monkeypatch.setenv(name, value)
+    return backend
+
+
+def unfolded(backend: StateBackend) -> bool:
+    """Whether the state has records not yet folded into a written state: a journal beside the
+    file, or a workspace's count of records since its last write."""
+    if backend.kind == "file":
+        return Path(backend.state + ".journal").exists()
+    import psycopg
+
+    with psycopg.connect(backend.state, autocommit=True) as conn:
+        sql = "SELECT records FROM reconcile.workspaces WHERE name = %s"
+        row = conn.execute(sql, (backend.workspace,)).fetchone()
+    return bool(row and row[0])
+
+
+def nothing_written(backend: StateBackend) -> bool:
+    """No state at all: no file (not even an empty one), or a workspace never written to."""
+    if backend.kind == "file":
+        return not Path(backend.state).exists()
+    state = backend.read()
+    return not state.exists and not state.campaigns
+
+
+def lose_the_state(backend: StateBackend, monkeypatch: pytest.MonkeyPatch) -> StateBackend:
+    """The state is gone: the file deleted, or (PostgreSQL) a fresh workspace selected."""
+    if backend.kind == "file":
+        Path(backend.state).unlink()
+        return backend
+    return use(replace(backend, workspace=backend.workspace + "-lost"), monkeypatch)
 
 
 def halt(sandbox: Sandbox, identity: str) -> None:
@@ -201,6 +245,13 @@ def sandbox(start_sandbox: StartSandbox) -> Sandbox:
 
 
 @pytest.fixture
+def backend(state_backend: StateBackend, monkeypatch: pytest.MonkeyPatch) -> StateBackend:
+    """This test's state, once as a file and once as a PostgreSQL workspace (the test runs
+    for each), selected for every `reconcile` the test starts."""
+    return use(state_backend, monkeypatch)
+
+
+@pytest.fixture
 def three(workdir: Path) -> list[str]:
     """Three campaigns in the (current) working folder."""
     return write_campaigns(workdir, 3)
@@ -216,7 +267,7 @@ def assert_plan_empty(url: str) -> None:
 
 
 def test_creates_send_the_plan_payloads_and_a_second_apply_sends_nothing(
-    sandbox: Sandbox, three: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str]
 ) -> None:
     planned = json.loads(reconcile("plan", "--format", "json").stdout)
     payloads = {a["key"]: a["payload"] for a in planned["actions"]}
@@ -227,13 +278,13 @@ def test_creates_send_the_plan_payloads_and_a_second_apply_sends_nothing(
     assert result.code == 0, result.output
     assert "Apply: 3 created, 0 refused, 0 in doubt." in result.stdout
     assert sandbox.create_requests == 3
-    assert_in_sync(sandbox, three)
-    entries = read_state()["campaigns"]
+    assert_in_sync(sandbox, three, backend)
+    state = backend.read_json()
     for key in three:
-        task = sandbox.tasks[entries[key]["identity"]]
-        assert body_of(task) == payloads[key] == entries[key]["payload"]
-    assert read_state()["api_url"] == sandbox.url
-    assert not JOURNAL.exists()
+        task = sandbox.tasks[state["campaigns"][key]["identity"]]
+        assert body_of(task) == payloads[key] == state["campaigns"][key]["payload"]
+    assert state["api_url"] == sandbox.url
+    assert not unfolded(backend)
 
     again = apply(sandbox.url)
     assert again.code == 0, again.output
@@ -247,7 +298,7 @@ def test_creates_send_the_plan_payloads_and_a_second_apply_sends_nothing(
 
 
 def test_a_refused_create_is_reported_at_its_file_and_the_others_go_on(
-    sandbox: Sandbox, three: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str]
 ) -> None:
     sandbox.fail_next(1, status=422)  # parallelism 1: the first key in order gets it
 
@@ -259,13 +310,13 @@ def test_a_refused_create_is_reported_at_its_file_and_the_others_go_on(
     )
     assert "Apply: 2 created, 1 refused, 0 in doubt." in result.stdout
     assert len(sandbox.tasks) == 2
-    assert sorted(read_state()["campaigns"]) == ["c001", "c002"]
+    assert sorted(backend.read_json()["campaigns"]) == ["c001", "c002"]
     assert name_of("c000") not in ids_by_name(sandbox)
 
     again = apply(sandbox.url)  # the fault is spent: the refused one is created now
     assert again.code == 0, again.output
     assert sandbox.create_requests == 4
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
     assert_plan_empty(sandbox.url)
 
 
@@ -274,7 +325,7 @@ def test_a_refused_create_is_reported_at_its_file_and_the_others_go_on(
 
 @pytest.mark.parametrize("extra", [[], ["--no-remote-check"]], ids=["check", "no-check"])
 def test_a_wrong_token_stops_apply_before_any_create(
-    sandbox: Sandbox, three: list[str], extra: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str], extra: list[str]
 ) -> None:
     result = apply(sandbox.url, *extra, env=cli_env(WRONG_TOKEN))
 
@@ -283,11 +334,11 @@ def test_a_wrong_token_stops_apply_before_any_create(
     assert "--no-remote-check" not in result.stderr  # it would not help
     assert sandbox.tasks == {} and sandbox.create_requests == 0
     assert WRONG_TOKEN not in result.output
-    assert not STATE.exists()
+    assert nothing_written(backend)
 
 
 def test_a_saved_plan_stays_fresh_after_an_apply_that_changed_nothing(
-    sandbox: Sandbox, three: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str]
 ) -> None:
     saved = reconcile("plan", "--api-url", sandbox.url, "--out", "plan.json")
     assert saved.code == 0, saved.output
@@ -297,11 +348,11 @@ def test_a_saved_plan_stays_fresh_after_an_apply_that_changed_nothing(
 
     retried = apply(sandbox.url, "plan.json")  # the pipeline's retry with the fixed secret
     assert retried.code == 0, retried.output
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
 
 
 def test_a_401_on_a_create_stops_the_creates_not_yet_started(
-    sandbox: Sandbox, three: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str]
 ) -> None:
     sandbox.fail_next(1, status=401)  # as if the token expired between the list and the create
 
@@ -311,16 +362,16 @@ def test_a_401_on_a_create_stops_the_creates_not_yet_started(
     assert "the token is missing, wrong or expired; stopping" in result.stderr
     assert "stopped: the API answered 401" in result.stderr
     assert sandbox.tasks == {} and sandbox.create_requests == 1
-    assert read_state()["campaigns"] == {}
+    assert backend.read_json()["campaigns"] == {}
     assert TOKEN not in result.output
 
     again = apply(sandbox.url)
     assert again.code == 0, again.output
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
 
 
 def test_the_token_never_appears_in_output_state_journal_backup_or_plan_file(
-    sandbox: Sandbox, workdir: Path
+    sandbox: Sandbox, backend: StateBackend, workdir: Path
 ) -> None:
     keys = write_campaigns(workdir, 2)
     token_file = workdir / "token.txt"
@@ -334,13 +385,18 @@ def test_the_token_never_appears_in_output_state_journal_backup_or_plan_file(
     outputs.append(first.output)
     assert first.code == 0, first.output
 
-    # A held create keeps the journal on disk long enough to read it.
+    # A held create keeps its pending record (journal file, or workspace row) long enough
+    # to read it.
     keys += write_campaigns(workdir, 1, first=2)
     sandbox.hang_next(1, 1.0)
     proc = start_apply(sandbox.url, "--token-file", str(token_file), env=no_env)
     wait_for(lambda: sandbox.create_requests == 3, what="the held create", proc=proc)
-    journal = JOURNAL.read_text(encoding="utf-8")
-    assert '"op":"pending"' in journal
+    during = reconcile("state", "pull")  # the state as a file, on either backend
+    assert during.code == 0 and backend.pending() == ["c002"], during.output
+    stored = [during.stdout]
+    if backend.kind == "file":
+        stored.append(JOURNAL.read_text(encoding="utf-8"))
+        assert '"op":"pending"' in stored[-1]
     held = finish(proc)
     outputs.append(held.output)
     assert held.code == 0, held.output
@@ -351,13 +407,20 @@ def test_the_token_never_appears_in_output_state_journal_backup_or_plan_file(
     outputs.append(refused.output)
     assert refused.code == 0, refused.output  # nothing to do: no request at all
 
-    for text in [*outputs, journal, *(p.read_text() for p in (STATE, BACKUP, Path("plan.json")))]:
+    pulled = reconcile("state", "pull")
+    assert pulled.code == 0 and sorted(loads(pulled.stdout, "pulled").campaigns) == keys
+    stored += [pulled.stdout, Path("plan.json").read_text()]
+    if backend.kind == "file":  # and the files beside the state file
+        stored += [p.read_text() for p in (STATE, BACKUP)]
+    for text in [*outputs, *stored]:
         assert TOKEN not in text
         assert WRONG_TOKEN not in text
-    assert_in_sync(sandbox, keys)
+    assert_in_sync(sandbox, keys, backend)
 
 
-def test_a_token_file_with_a_wrong_token_says_so(sandbox: Sandbox, three: list[str]) -> None:
+def test_a_token_file_with_a_wrong_token_says_so(
+    sandbox: Sandbox, backend: StateBackend, three: list[str]
+) -> None:
     Path("token.txt").write_text(WRONG_TOKEN, encoding="utf-8")
 
     result = apply(sandbox.url, "--token-file", "token.txt", env=cli_env(token=None))
@@ -365,14 +428,15 @@ def test_a_token_file_with_a_wrong_token_says_so(sandbox: Sandbox, three: list[s
     assert result.code == 1
     assert "token is missing, wrong or expired" in result.stderr
     assert WRONG_TOKEN not in result.output
-    assert sandbox.tasks == {}
+    assert sandbox.tasks == {} and nothing_written(backend)
 
 
-def test_no_token_at_all_says_so(sandbox: Sandbox, three: list[str]) -> None:
+def test_no_token_at_all_says_so(sandbox: Sandbox, backend: StateBackend, three: list[str]) -> None:
     result = apply(sandbox.url, env=cli_env(token=None))
     assert result.code == 1
     assert "no Twin24 token: set TWIN24_TOKEN or pass --token-file FILE" in result.stderr
     assert sandbox.create_requests == 0 and sandbox.tasks == {}
+    assert nothing_written(backend)
 
 
 # --- 4, 5. the create reached the server, the answer was lost: adopted next time ----------
@@ -389,7 +453,7 @@ def lose_the_answer(sandbox: Sandbox, how: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("how", ["drop", "hang"])
 def test_a_create_whose_answer_is_lost_is_pending_then_adopted(
-    sandbox: Sandbox, three: list[str], how: str
+    sandbox: Sandbox, backend: StateBackend, three: list[str], how: str
 ) -> None:
     env = lose_the_answer(sandbox, how)
 
@@ -398,7 +462,7 @@ def test_a_create_whose_answer_is_lost_is_pending_then_adopted(
     assert result.code == 1, result.output
     assert "c000: outcome unknown" in result.stderr
     assert "Apply: 2 created, 0 refused, 1 in doubt." in result.stdout
-    entry = read_state()["campaigns"]["c000"]
+    entry = backend.read_json()["campaigns"]["c000"]
     assert entry["status"] == "pending" and entry["identity"] is None
     assert len(sandbox.tasks) == 3  # the server did create it
     assert sandbox.create_requests == 3
@@ -411,7 +475,7 @@ def test_a_create_whose_answer_is_lost_is_pending_then_adopted(
     [identity] = ids_by_name(sandbox)[name_of("c000")]
     assert f"c000: found on the platform as {identity}; adopted" in again.stdout
     assert sandbox.create_requests == 3
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
     assert_plan_empty(sandbox.url)
 
 
@@ -420,7 +484,7 @@ def test_a_create_whose_answer_is_lost_is_pending_then_adopted(
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_a_5xx_create_is_never_resent_without_retry_pending(
-    sandbox: Sandbox, three: list[str], status: int
+    sandbox: Sandbox, backend: StateBackend, three: list[str], status: int
 ) -> None:
     sandbox.fail_next(1, status=status)
 
@@ -428,7 +492,7 @@ def test_a_5xx_create_is_never_resent_without_retry_pending(
 
     assert result.code == 1, result.output
     assert f"c000: outcome unknown (HTTP {status}" in result.stderr
-    assert read_state()["campaigns"]["c000"]["status"] == "pending"
+    assert backend.pending() == ["c000"]
     assert len(sandbox.tasks) == 2 and sandbox.create_requests == 3
 
     soon = apply(sandbox.url)  # within the grace period: "not there" is not believed yet
@@ -440,7 +504,7 @@ def test_a_5xx_create_is_never_resent_without_retry_pending(
     assert later.code == 1, later.output
     assert "re-send with --retry-pending c000" in later.stdout
     assert sandbox.create_requests == 3
-    assert read_state()["campaigns"]["c000"]["status"] == "pending"
+    assert backend.pending() == ["c000"]
 
     retried = apply(
         sandbox.url, "--retry-pending", "c000", env=cli_env(RECONCILE_PENDING_GRACE="0")
@@ -449,13 +513,13 @@ def test_a_5xx_create_is_never_resent_without_retry_pending(
     assert "c000: not on the platform; re-creating (--retry-pending)" in retried.stdout
     assert "Apply: 1 created, 0 refused, 0 in doubt." in retried.stdout
     assert sandbox.create_requests == 4
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
     assert_plan_empty(sandbox.url)
 
 
 @pytest.mark.slow
 def test_a_429_with_retry_after_is_retried_and_created_once(
-    sandbox: Sandbox, three: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str]
 ) -> None:
     sandbox.rate_limit_next(1, retry_after=1)
     started = time.monotonic()
@@ -465,10 +529,12 @@ def test_a_429_with_retry_after_is_retried_and_created_once(
     assert result.code == 0, result.output
     assert time.monotonic() - started >= 1.0  # it honoured Retry-After
     assert sandbox.create_requests == 4
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
 
 
-def test_a_retry_after_past_the_cap_stops_apply(sandbox: Sandbox, three: list[str]) -> None:
+def test_a_retry_after_past_the_cap_stops_apply(
+    sandbox: Sandbox, backend: StateBackend, three: list[str]
+) -> None:
     sandbox.rate_limit_next(1, retry_after=3600)
     started = time.monotonic()
 
@@ -478,27 +544,20 @@ def test_a_retry_after_past_the_cap_stops_apply(sandbox: Sandbox, three: list[st
     assert result.code == 1, result.output
     assert "more than the 60s cap" in result.output
     assert sandbox.create_requests == 1 and sandbox.tasks == {}
-    assert read_state()["campaigns"] == {} if STATE.exists() else True
+    assert backend.read_json()["campaigns"] == {}
 
 
 # --- 8. two applies at once ---------------------------------------------------------------
 
 
-def lock_holder_pid() -> int | None:
-    try:
-        return int(json.loads(LOCK.read_text(encoding="utf-8"))["pid"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 @pytest.mark.slow
 def test_two_applies_at_once_one_fails_on_the_lock_or_waits(
-    start_sandbox: StartSandbox, three: list[str]
+    start_sandbox: StartSandbox, backend: StateBackend, three: list[str]
 ) -> None:
     sandbox = start_sandbox(latency=0.2)
     first = start_apply(sandbox.url, "--parallelism", "1")
     try:
-        wait_for(lambda: lock_holder_pid() == first.pid, what="the lock", proc=first)
+        wait_for(lambda: backend.lock_holder_pid() == first.pid, what="the lock", proc=first)
         waiting = start_apply(sandbox.url, "--lock-timeout", "30")
 
         at_once = apply(sandbox.url)
@@ -515,18 +574,19 @@ def test_two_applies_at_once_one_fails_on_the_lock_or_waits(
     assert waited.code == 0, waited.output
     assert "Apply: 0 created, 0 refused, 0 in doubt." in waited.stdout
     assert sandbox.create_requests == 3
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
+    assert backend.lock_holder_pid() is None
 
 
-# --- 9. a lost state file -----------------------------------------------------------------
+# --- 9. a lost state (file deleted, or another workspace) --------------------------------
 
 
 def test_a_lost_state_refuses_every_create_and_names_the_import_commands(
-    sandbox: Sandbox, three: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert apply(sandbox.url).code == 0
     tasks = sandbox.tasks
-    STATE.unlink()
+    backend = lose_the_state(backend, monkeypatch)
 
     result = apply(sandbox.url)
 
@@ -534,38 +594,40 @@ def test_a_lost_state_refuses_every_create_and_names_the_import_commands(
     commands = re.findall(r"run `(reconcile import \S+ \S+)`", result.stderr)
     assert len(commands) == 3, result.stderr
     assert sandbox.tasks == tasks and sandbox.create_requests == 3
-    assert not STATE.exists()  # nothing happened, so nothing was written
+    assert nothing_written(backend)  # nothing happened, so nothing was written
     for command in commands:
         _, _, key, identity = command.split()
         assert tasks[identity]["name"] == name_of(key)
         imported = reconcile("import", key, identity, "--api-url", sandbox.url)
         assert imported.code == 0, imported.output
     assert_plan_empty(sandbox.url)
-    assert_in_sync(sandbox, three)
+    assert_in_sync(sandbox, three, backend)
     assert apply(sandbox.url).code == 0
     assert sandbox.create_requests == 3
 
 
 def test_an_apply_with_nothing_to_do_folds_a_journal_left_by_a_killed_run(
-    sandbox: Sandbox, three: list[str]
+    sandbox: Sandbox, backend: StateBackend, three: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert apply(sandbox.url).code == 0
-    entries = loads(STATE.read_text(encoding="utf-8"), str(STATE)).campaigns
-    STATE.unlink()
-    store = FileStore(STATE)
+    entries = backend.read().campaigns
+    backend = lose_the_state(backend, monkeypatch)  # only the killed run's records remain
+    store = backend.store()
     with store.lock("a run killed after its last create was recorded"):
         journal = store.journal()
         for key, entry in entries.items():
             journal.pending(key, replace(entry, status="pending", identity=None))
             journal.created(key, entry)
-    assert not STATE.exists() and JOURNAL.exists()
+    assert not backend.read().exists and unfolded(backend)
+    assert backend.kind != "file" or (not STATE.exists() and JOURNAL.exists())
 
     result = apply(sandbox.url)  # every key reads as unchanged: nothing to create
 
     assert result.code == 0, result.output
     assert "Apply: 0 created, 0 refused, 0 in doubt." in result.stdout
-    assert not JOURNAL.exists()  # the state file a pipeline commits has the entries now
-    assert_in_sync(sandbox, three)
+    assert not unfolded(backend)  # the state (the file a pipeline commits) has the entries now
+    assert backend.read().exists
+    assert_in_sync(sandbox, three, backend)
     assert sandbox.create_requests == 3
 
 
@@ -579,7 +641,7 @@ def test_an_apply_with_nothing_to_do_folds_a_journal_left_by_a_killed_run(
     ids=["SIGTERM", "SIGINT", "SIGHUP"],
 )
 def test_a_signal_starts_no_new_create_and_records_the_ones_in_flight(
-    start_sandbox: StartSandbox, workdir: Path, signum: int, code: int
+    start_sandbox: StartSandbox, backend: StateBackend, workdir: Path, signum: int, code: int
 ) -> None:
     keys = write_campaigns(workdir, 5)
     sandbox = start_sandbox(latency=0.3)
@@ -596,7 +658,7 @@ def test_a_signal_starts_no_new_create_and_records_the_ones_in_flight(
     assert result.code == code, result.output
     assert f"{signal.Signals(signum).name} received" in result.stderr
     assert sandbox.create_requests <= received + 1  # at most the one in flight
-    entries = read_state()["campaigns"]
+    entries = backend.read_json()["campaigns"]
     assert 1 <= len(entries) < 5
     for entry in entries.values():
         assert entry["status"] == "created"
@@ -605,12 +667,14 @@ def test_a_signal_starts_no_new_create_and_records_the_ones_in_flight(
 
     rest = apply(sandbox.url)
     assert rest.code == 0, rest.output
-    assert_in_sync(sandbox, keys)
+    assert_in_sync(sandbox, keys, backend)
 
 
 # --- 11. the README's first command ---------------------------------------------------------
 
 
+# File only: `--sandbox` without --state uses its own state file (.reconcile/sandbox.state.json),
+# and this is about that first run in a fresh folder, where no state backend is configured.
 def test_apply_sandbox_in_a_fresh_folder_works_and_a_second_run_creates_nothing(
     workdir: Path,
 ) -> None:
@@ -642,7 +706,7 @@ def test_apply_sandbox_in_a_fresh_folder_works_and_a_second_run_creates_nothing(
 
 
 def test_check_remote_finds_halted_tasks_and_unknown_remote_tasks(
-    sandbox: Sandbox, three: list[str], workdir: Path
+    sandbox: Sandbox, backend: StateBackend, three: list[str], workdir: Path
 ) -> None:
     assert apply(sandbox.url).code == 0
     check = ["check-remote", "--api-url", sandbox.url]
@@ -651,7 +715,7 @@ def test_check_remote_finds_halted_tasks_and_unknown_remote_tasks(
     assert clean.code == 0, clean.output
     assert "check-remote: 0 difference(s), 3 remote task(s)." in clean.stdout
 
-    halted = read_state()["campaigns"]["c001"]["identity"]
+    halted = backend.read_json()["campaigns"]["c001"]["identity"]
     halt(sandbox, halted)
     found = reconcile(*check)
     assert found.code == 2, found.output

@@ -18,18 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg_fixtures import (  # noqa: F401  (fixtures)
-    PW_PASSWORD,
-    PW_USER,
-    Cluster,
-    StateBackend,
-    pg_clean_env,
-    pg_cluster,
-    pg_empty_db,
-    pg_url,
-    pg_workspace,
-    state_backend,
-)
+from pg_fixtures import PW_PASSWORD, PW_USER, Cluster, StateBackend
 from test_apply_e2e import (  # noqa: F401  (start_sandbox is a fixture)
     RECONCILE,
     TOKEN,
@@ -54,7 +43,7 @@ OTHER_LINEAGE = "00000000-0000-4000-8000-00000000beef"
 
 
 @pytest.fixture
-def pg(pg_url: str, pg_workspace: str) -> StateBackend:  # noqa: F811
+def pg(pg_url: str, pg_workspace: str) -> StateBackend:
     return StateBackend("postgres", pg_url, pg_workspace)
 
 
@@ -185,7 +174,7 @@ def test_push_and_pull_move_a_state_between_the_file_and_the_database(
 
 def test_the_state_backend_fixture_selects_each_backend(
     sandbox: Sandbox,
-    state_backend: StateBackend,  # noqa: F811
+    state_backend: StateBackend,
     workdir: Path,
 ) -> None:
     keys = write_campaigns(workdir, 2)
@@ -205,8 +194,8 @@ def test_the_state_backend_fixture_selects_each_backend(
 @pytest.mark.slow
 def test_bad_connections_and_schemas_are_one_line_errors_that_change_nothing(
     sandbox: Sandbox,
-    pg_cluster: Cluster,  # noqa: F811
-    pg_empty_db: str,  # noqa: F811
+    pg_cluster: Cluster,
+    pg_empty_db: str,
     workdir: Path,
 ) -> None:
     write_campaigns(workdir, 1)
@@ -300,7 +289,7 @@ def test_two_applies_on_one_workspace_one_fails_on_the_lock_the_other_waits(
 @pytest.mark.slow
 def test_eight_applies_on_eight_workspaces_run_at_once_and_all_succeed(
     start_sandbox: StartSandbox,  # noqa: F811
-    pg_url: str,  # noqa: F811
+    pg_url: str,
     tmp_path: Path,
 ) -> None:
     sandbox = start_sandbox(latency=0.3)

@@ -15,16 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from pg_fixtures import (  # noqa: F401  (fixtures)
-    PW_PASSWORD,
-    PW_USER,
-    Cluster,
-    pg_clean_env,
-    pg_cluster,
-    pg_empty_db,
-    pg_url,
-    pg_workspace,
-)
+from pg_fixtures import PW_PASSWORD, PW_USER, Cluster
 
 from reconciler.errors import LockHeld, StateError
 from reconciler.pgconn import SCHEMA_VERSION, display_url
@@ -40,7 +31,7 @@ def entry(status: str = "created", identity: str | None = "id-1", **changes: Any
 
 
 @pytest.fixture
-def store(pg_url: str, pg_workspace: str) -> PostgresStore:  # noqa: F811
+def store(pg_url: str, pg_workspace: str) -> PostgresStore:
     return PostgresStore(pg_url, pg_workspace)
 
 
@@ -225,7 +216,7 @@ def test_a_waiter_gets_the_lock_when_the_holder_lets_go(store: PostgresStore) ->
     holder.join()
 
 
-def test_workspaces_have_separate_locks(pg_url: str) -> None:  # noqa: F811
+def test_workspaces_have_separate_locks(pg_url: str) -> None:
     first, second = PostgresStore(pg_url, "lock-a"), PostgresStore(pg_url, "lock-b")
     with first.lock("one"), second.lock("two"):
         pass
@@ -253,7 +244,7 @@ def test_unlock_ends_a_hung_holder_and_refuses_a_live_local_one(store: PostgresS
 # --- the schema -----------------------------------------------------------------------------
 
 
-def test_init_is_idempotent_and_versioned(pg_empty_db: str) -> None:  # noqa: F811
+def test_init_is_idempotent_and_versioned(pg_empty_db: str) -> None:
     store = PostgresStore(pg_empty_db)
     with pytest.raises(StateError, match="no reconcile schema; run `reconcile state init`"):
         store.read()
@@ -264,7 +255,7 @@ def test_init_is_idempotent_and_versioned(pg_empty_db: str) -> None:  # noqa: F8
 
 
 def test_a_newer_schema_is_refused_and_an_older_one_upgraded_by_init(
-    pg_empty_db: str,  # noqa: F811
+    pg_empty_db: str,
 ) -> None:
     store = PostgresStore(pg_empty_db)
     store.init()
@@ -283,7 +274,7 @@ def test_a_newer_schema_is_refused_and_an_older_one_upgraded_by_init(
 
 
 def test_bad_connections_are_one_line_errors_without_the_password(
-    pg_cluster: Cluster,  # noqa: F811
+    pg_cluster: Cluster,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pw_url = pg_cluster.url(user=PW_USER)
@@ -315,7 +306,7 @@ def test_a_password_in_the_url_is_refused_and_masked() -> None:
     )
 
 
-def test_a_bad_workspace_name_is_refused(pg_url: str) -> None:  # noqa: F811
+def test_a_bad_workspace_name_is_refused(pg_url: str) -> None:
     for name in ("", "a\nb", "x" * 201):
         with pytest.raises(StateError, match="not a usable name"):
             PostgresStore(pg_url, name)
