@@ -11,16 +11,33 @@ _RESERVE = 2_000  # room for the closing "not shown" note
 MARKER = "<!-- reconcile-plan -->"
 
 
+def _diff_lines(action: Action) -> list[str]:
+    """A field diff as `- old` / `+ new` lines, so GitHub colours it like any diff."""
+    out = []
+    for change in action.diff:
+        if change.kind != "added":
+            old = common.scalar(common.shown(change.path, change.old))
+            out.append(f"- {change.path}: {old}{common.annotate(change.path, change.old)}")
+        if change.kind != "removed":
+            new = common.scalar(common.shown(change.path, change.new))
+            out.append(f"+ {change.path}: {new}{common.annotate(change.path, change.new)}")
+    return out
+
+
 def _section(action: Action) -> str:
     lines = block(action)
-    # Payload and diff lines keep their nesting below the diff marker; notes are flush left.
-    body = "\n".join(
-        line
-        if i == 0
-        else ("+ " if action.creates and not action.diff else "! ")
-        + (line[4:] if line.startswith("    ") else line.strip())
-        for i, line in enumerate(lines)
-    )
+    if action.diff:
+        notes = [line for line in lines[1:] if not line.startswith("    ")]
+        body = "\n".join([lines[0], *_diff_lines(action), *("! " + n.strip() for n in notes)])
+    else:
+        # Payload lines keep their nesting below the diff marker; notes are flush left.
+        body = "\n".join(
+            line
+            if i == 0
+            else ("+ " if action.creates else "! ")
+            + (line[4:] if line.startswith("    ") else line.strip())
+            for i, line in enumerate(lines)
+        )
     summary = f"<code>{action.symbol}</code> {action.name.replace('_', ' ')} <b>{action.key}</b>"
     return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n</details>\n"
 
