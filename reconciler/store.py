@@ -308,7 +308,7 @@ class FileStore:
         written = state.next_serial()
         text = dumps(written).encode("utf-8")
         if old is not None:
-            _atomic_write(self.backup_path, old)
+            _keep_backup(self.path, self.backup_path, old)
         _atomic_write(self.path, text)
         self._parsed = (text, written)
         self._drop_journal((written.lineage, written.serial))
@@ -504,6 +504,19 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _keep_backup(path: Path, backup: Path, old: bytes) -> None:
+    """Make `backup` the current state file: a hard link (no copy of a large state), which
+    the rename of the new state then leaves holding the old version; a copy where links fail."""
+    tmp = backup.with_name(f".{backup.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        os.link(path, tmp)
+        os.replace(tmp, backup)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        _atomic_write(backup, old)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

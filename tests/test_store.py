@@ -150,6 +150,12 @@ def test_backup_holds_the_previous_version(state_path: Path) -> None:
         store.write(first.with_entries({"a": entry(1)}))
     assert backup.read_bytes() == first_bytes
     assert FileStore(backup).read() == first
+    # the backup is the old file itself (a hard link), never the same file as the state
+    assert backup.stat().st_ino != state_path.stat().st_ino
+    with store.lock("test"):
+        second_bytes = state_path.read_bytes()
+        store.write(store.read().with_entries({}))
+    assert backup.read_bytes() == second_bytes
     assert sorted(p.name for p in state_path.parent.iterdir()) == [
         "reconcile.state.json",
         "reconcile.state.json.backup",
