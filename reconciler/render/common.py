@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 from typing import Any
 
 from reconciler import normalize
@@ -34,6 +35,8 @@ def summary_line(plan: Plan) -> str:
 
 def scalar(value: Any) -> str:
     """A value as JSON text (strings quoted, null, true/false)."""
+    if isinstance(value, str):  # the common case, without json.dumps' per-call set-up
+        return str(encode_basestring(value))
     return json.dumps(value, ensure_ascii=False)
 
 
