@@ -185,6 +185,7 @@ PLAN_OPTIONS = [
         help="Apply refuses to create more than N tasks.",
     ),
     click.option("--sandbox", is_flag=True, help="Use the embedded sandbox and its state."),
+    click.option("--no-color", is_flag=True, help="Never colour the output."),
 ]
 
 
@@ -246,7 +247,6 @@ def _color(no_color: bool) -> bool:
     is_flag=True,
     help="Exit 0 when there is nothing to do, 2 when something would be created or replaced.",
 )
-@click.option("--no-color", is_flag=True, help="Never colour the output.")
 @plan_options
 def plan(
     campaigns_dir: Path,

@@ -136,7 +136,6 @@ def _install_signals(stop: Any) -> None:
     is_flag=True,
     help="Skip the lost-state guard if the list endpoint is unavailable.",
 )
-@click.option("--no-color", is_flag=True, help="Never colour the output.")
 @plan_options
 def apply(
     planfile: Path | None,
