@@ -18,12 +18,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reconciler import client as api
-from reconciler.errors import ApiError, AuthError, ReconcileError, StateError
+from reconciler.errors import ApiError, AuthError, PlanError, ReconcileError, StateError
 from reconciler.plan import Action, InDoubt, Moved, Plan, Replace
 from reconciler.state import Entry, State
 from reconciler.store import Records, Store, iso_z, utc_now
 
 PENDING_GRACE = timedelta(minutes=2)  # a task may take a while to appear in the list
+# Our clock (the pending time) and the platform's (createdAt) may disagree; a wider window only
+# finds more candidates, and known identities are excluded anyway.
+CLOCK_SKEW = timedelta(minutes=10)
 PENDING_GRACE_ENV = "RECONCILE_PENDING_GRACE"  # seconds; for tests and pipeline rehearsals
 RETRY_ATTEMPTS = 5
 BACKOFF_BASE = 0.5
@@ -89,7 +92,7 @@ class Stop:
 class RateLimiter:
     """At most `rate` starts per second across threads (0 = unlimited)."""
 
-    def __init__(self, rate: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, rate: float, sleep: Callable[[float], object] = time.sleep) -> None:
         self.interval = 1 / rate if rate > 0 else 0.0
         self.next = 0.0
         self.lock = threading.Lock()
@@ -120,15 +123,17 @@ class Applier:
         echo: Echo,
         stop: Stop | None = None,
         clock: Callable[[], datetime] = utc_now,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         error: Echo | None = None,
     ) -> None:
         self.store, self.client, self.options, self.echo = store, client, options, echo
         self.error = error or echo  # problems and warnings (stderr in the CLI)
         self.stop = stop or Stop()
-        self.clock, self.sleep = clock, sleep
+        self.clock = clock
+        # Waits between retries end early when a signal stops the run.
+        self.sleep: Callable[[float], object] = sleep or self.stop.event.wait
         self.report = ApplyReport()
-        self.limiter = RateLimiter(options.rate, sleep)
+        self.limiter = RateLimiter(options.rate, self.sleep)
         self.lock = threading.Lock()
 
     def run(self, plan: Plan, state: State) -> ApplyReport:
@@ -184,13 +189,15 @@ class Applier:
             self.error("warning: remote task list unavailable; --no-remote-check given")
             remote = []
         for doubt in doubts:
-            retry = self._resolve(doubt, state.campaigns[doubt.key], remote, journal)
+            retry = self._resolve(doubt, state.campaigns[doubt.key], state, journal)
             if retry is not None:
                 creates.append(retry)
-        known = {e.identity for e in state.campaigns.values()} | {
-            old for e in state.campaigns.values() for old in e.replaced
-        }
-        known |= {a for a in self.report.adopted}
+        if len(creates) > plan.options.max_creates:  # --retry-pending re-creates count too
+            raise PlanError(
+                f"apply would create {len(creates)} tasks, more than --max-creates "
+                f"{plan.options.max_creates}; nothing was created"
+            )
+        known = _known_identities(state) | set(self.report.adopted)
         by_name: dict[str, list[str]] = {}
         for task in remote:
             by_name.setdefault(task.name, []).append(task.identity)
@@ -211,15 +218,26 @@ class Applier:
         return allowed
 
     def _resolve(
-        self, action: InDoubt, entry: Entry, remote: list[api.RemoteTask], journal: Records
+        self, action: InDoubt, entry: Entry, state: State, journal: Records
     ) -> Action | None:
         since = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
-        name = entry.payload.get("name")
-        matches = [
-            t
-            for t in remote
-            if t.name == name and (t.created_at is None or _after(t.created_at, since))
-        ]
+        name = str(entry.payload.get("name"))
+        # Tasks the state already knows (this key's replaced ones included) are never "the"
+        # task of a pending create, whatever their name.
+        known = _known_identities(state)
+        listed = self.client.list_tasks(keyword=name, since=since - CLOCK_SKEW)
+        candidates = [t for t in listed if t.name == name and t.identity not in known]
+        undated = [t for t in candidates if _created_at(t.created_at) is None]
+        matches = [t for t in candidates if _after(t.created_at, since)]
+        if undated:
+            ids = ", ".join(t.identity for t in undated)
+            self.report.in_doubt.append((action.key, f"cannot date {ids}"))
+            self.error(
+                f"? {action.key}: the platform lists {ids} named {name!r} without a creation "
+                f"time, so apply cannot tell whether it is this create. If it is, run "
+                f"`reconcile import {action.key} ID`"
+            )
+            return None
         if len(matches) == 1:
             adopted = replace(entry, status="created", identity=matches[0].identity)
             journal.created(action.key, adopted)
@@ -229,7 +247,7 @@ class Applier:
         if len(matches) > 1:
             ids = ", ".join(t.identity for t in matches)
             self.report.in_doubt.append((action.key, f"several tasks match: {ids}"))
-            self.echo(
+            self.error(
                 f"? {action.key}: {len(matches)} tasks named {name!r} were created since "
                 f"{entry.created_at}: {ids}. Keep one with `reconcile import {action.key} ID` "
                 "(and halt the others on the platform)"
@@ -263,6 +281,10 @@ class Applier:
                 self.report.skipped.append((action.key, f"not started: {self.stop.reason}"))
             return
         self.limiter.wait()
+        if self.stop.event.is_set():  # the signal came while this create waited for its turn
+            with self.lock:
+                self.report.skipped.append((action.key, f"not started: {self.stop.reason}"))
+            return
         previous = state.campaigns.get(action.key)
         replaced = previous.replaced if previous else ()
         if previous is not None and previous.status == "created" and previous.identity:
@@ -303,6 +325,8 @@ class Applier:
                 return outcome
             if attempt + 1 < RETRY_ATTEMPTS:
                 self.sleep(delay)
+            if self.stop.event.is_set():  # nothing was created by the attempts so far
+                return api.NotSent(f"not retried: {self.stop.reason}")
         return outcome
 
     def _record(
@@ -374,11 +398,21 @@ def _backoff(attempt: int) -> float:
     return float(min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2))
 
 
-def _after(created_at: str, since: datetime) -> bool:
+def _known_identities(state: State) -> set[str | None]:
+    return {e.identity for e in state.campaigns.values()} | {
+        old for e in state.campaigns.values() for old in e.replaced
+    }
+
+
+def _created_at(text: str | None) -> datetime | None:
+    """A task's creation time, or None when it is missing, unparseable or has no zone."""
     try:
-        moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
-        return True  # unparseable: do not hide a possible match
-    if moment.tzinfo is None:
-        return True
-    return moment >= since - timedelta(seconds=5)
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _after(created_at: str | None, since: datetime) -> bool:
+    moment = _created_at(created_at)
+    return moment is not None and moment >= since - CLOCK_SKEW

@@ -26,8 +26,8 @@ from reconciler.apply import (
     RateLimiter,
     Stop,
 )
-from reconciler.errors import ApiError, AuthError, ReconcileError, StateError
-from reconciler.plan import Action, Create, InDoubt, Moved, Plan, Replace
+from reconciler.errors import ApiError, AuthError, PlanError, ReconcileError, StateError
+from reconciler.plan import Action, Create, InDoubt, Moved, Plan, PlanOptions, Replace
 from reconciler.state import Entry, State, fingerprint
 from reconciler.store import FileStore, iso_z
 
@@ -57,6 +57,10 @@ def remote(identity: str, name: str, created_at: datetime | None = NOW) -> api.R
     return api.RemoteTask(identity, name, "BLANK", stamp, {})
 
 
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 @dataclass
 class FakeClient:
     """Answers each create from `script(name, attempt)`; records every call."""
@@ -66,6 +70,7 @@ class FakeClient:
     list_error: Exception | None = None
     calls: list[str] = field(default_factory=list)
     lists: int = 0
+    queries: list[tuple[str | None, datetime | None]] = field(default_factory=list)
 
     def create(self, body: dict[str, Any]) -> Outcome:
         name = body["name"]
@@ -73,11 +78,20 @@ class FakeClient:
         self.calls.append(name)
         return self.script(name, attempt)
 
-    def list_tasks(self) -> list[api.RemoteTask]:
+    def list_tasks(
+        self, *, keyword: str | None = None, since: datetime | None = None
+    ) -> list[api.RemoteTask]:
+        """Like the API: `keyword` matches part of the name; `since` filters on createdAt."""
         self.lists += 1
+        self.queries.append((keyword, since))
         if self.list_error is not None:
             raise self.list_error
-        return list(self.tasks)
+        return [
+            t
+            for t in self.tasks
+            if (keyword is None or keyword.lower() in t.name.lower())
+            and (since is None or t.created_at is None or _parse(t.created_at) >= since)
+        ]
 
 
 @dataclass
@@ -431,13 +445,113 @@ def test_an_in_doubt_create_found_once_on_the_platform_is_adopted(store: FileSto
 
 def test_an_in_doubt_create_found_twice_is_reported_with_both(store: FileStore) -> None:
     actions = pending_plan(store)
-    tasks = [remote("dup-1", "Task a"), remote("dup-2", "Task a", None)]
+    tasks = [remote("dup-1", "Task a"), remote("dup-2", "Task a", NOW + timedelta(seconds=2))]
 
     result = run(store, FakeClient(tasks=tasks), actions)
 
     assert result.state.campaigns["a"].status == "pending"
     assert result.report.in_doubt == [("a", "several tasks match: dup-1, dup-2")]
     assert "`reconcile import a ID`" in result.text
+
+
+def test_the_lookup_asks_the_list_endpoint_by_name_and_since_the_pending_time(
+    store: FileStore,
+) -> None:
+    actions = pending_plan(store)
+    client = FakeClient(tasks=[remote("found-1", "Task a", NOW + timedelta(seconds=1))])
+
+    run(store, client, actions, clock=lambda: NOW + timedelta(seconds=5))
+
+    keyword, since = client.queries[-1]
+    assert keyword == "Task a"
+    assert since is not None and since <= NOW  # never later than the create was sent
+
+
+def test_a_task_the_state_already_knows_is_never_adopted(store: FileStore) -> None:
+    """A pending replace whose old task matches by name and has no usable date: the old task
+    is the one being replaced, not the outcome of the create."""
+    body = payload("a")
+    pending = Entry(
+        "pending", None, fingerprint(body), body, "campaigns/a.yaml", iso_z(NOW), ("old-1",)
+    )
+    seed(store, {"a": pending})
+    actions: list[Action] = [InDoubt("a", "campaigns/a.yaml", None, None, body, since=iso_z(NOW))]
+    client = FakeClient(tasks=[remote("old-1", "Task a", None), remote("old-1", "Task a")])
+
+    result = run(store, client, actions, clock=lambda: NOW + timedelta(seconds=5))
+
+    assert result.report.adopted == []
+    assert result.state.campaigns["a"].status == "pending"
+    assert result.report.in_doubt == [("a", "not visible yet")]
+
+
+def test_an_undated_candidate_is_reported_and_not_adopted(store: FileStore) -> None:
+    actions = pending_plan(store)
+    client = FakeClient(tasks=[remote("maybe-1", "Task a", None)])
+
+    result = run(store, client, actions, clock=lambda: NOW + timedelta(minutes=5))
+
+    assert result.report.adopted == []
+    assert result.state.campaigns["a"].status == "pending"
+    assert result.report.in_doubt == [("a", "cannot date maybe-1")]
+    assert "`reconcile import a ID`" in result.text
+
+
+def test_retry_pending_creates_count_against_max_creates(store: FileStore) -> None:
+    actions = pending_plan(store)
+    with pytest.raises(PlanError, match="more than --max-creates 1"):
+        applier_run_with_limit(store, [*actions, create("b")], limit=1)
+
+
+def applier_run_with_limit(store: FileStore, actions: list[Action], limit: int) -> None:
+    with store.lock("reconcile apply"):
+        state = store.read()
+        plan = Plan(tuple(actions), state.lineage, state.serial, PlanOptions(max_creates=limit))
+        options = ApplyOptions(api_url=URL, rate=0.0, retry_pending=("a",))
+        Applier(
+            store,
+            FakeClient(),
+            options,
+            print,
+            None,
+            lambda: NOW + timedelta(hours=1),
+            lambda s: None,
+        ).run(plan, state)
+
+
+def test_a_signal_during_the_rate_wait_starts_no_create(store: FileStore) -> None:
+    stop = Stop()
+
+    def sleep(seconds: float) -> None:  # the rate limiter's wait: the signal arrives now
+        stop.set("received SIGTERM", "SIGTERM")
+
+    client = FakeClient()
+    with store.lock("reconcile apply"):
+        state = store.read()
+        plan = Plan((create("a"), create("b")), state.lineage, state.serial)
+        options = ApplyOptions(api_url=URL, rate=1.0, parallelism=1)
+        report = Applier(store, client, options, print, stop, lambda: NOW, sleep).run(plan, state)
+
+    assert len(client.calls) <= 1  # the first needs no wait; the second must not be sent
+    assert report.exit_code == 143
+
+
+def test_a_signal_during_a_retry_wait_sends_no_retry(store: FileStore) -> None:
+    stop = Stop()
+    client = FakeClient(lambda name, attempt: api.RateLimited(30.0))
+
+    def sleep(seconds: float) -> None:
+        stop.set("received SIGTERM", "SIGTERM")
+
+    with store.lock("reconcile apply"):
+        state = store.read()
+        plan = Plan((create("a"),), state.lineage, state.serial)
+        options = ApplyOptions(api_url=URL, rate=0.0)
+        report = Applier(store, client, options, print, stop, lambda: NOW, sleep).run(plan, state)
+
+    assert client.calls == ["Task a"]
+    assert report.exit_code == 143
+    assert "a" not in store.read().campaigns  # nothing was created: the entry is gone
 
 
 def test_an_older_task_with_the_same_name_is_not_a_match(store: FileStore) -> None:
