@@ -132,7 +132,8 @@ def validate(campaigns_dir: Path, fmt: str) -> None:
     elif out:
         click.echo(out, nl=False, err=fmt == "text")
     if _github_actions() and fmt != "github":
-        click.echo(render_problems.github(config.problems), nl=False)
+        # on stderr when stdout is JSON (the runner reads workflow commands from both streams)
+        click.echo(render_problems.github(config.problems), nl=False, err=fmt == "json")
     if config.errors:
         if fmt == "text":
             files = len({p.location.file for p in config.errors})
@@ -275,7 +276,7 @@ def plan(
         )
     except InputError as exc:
         if _github_actions():  # bad input shows inline in the pull request, as with `validate`
-            click.echo(render_problems.github(exc.problems), nl=False)
+            click.echo(render_problems.github(exc.problems), nl=False, err=fmt == "json")
         raise
     warnings = [p for p in config.problems if p.level == "warning"] + list(the_plan.problems)
     click.echo(render_problems.text(warnings), nl=False, err=True)
@@ -287,12 +288,18 @@ def plan(
         rendered = plan_text.text(the_plan, color=_color(no_color))
     click.echo(rendered, nl=False)
     if _github_actions():
-        click.echo(render_problems.github(warnings), nl=False)
-        click.echo(plan_text.github_notices(the_plan), nl=False)
+        # on stderr when stdout is JSON (the runner reads workflow commands from both streams)
+        annotations = render_problems.github(warnings) + plan_text.github_notices(the_plan)
+        click.echo(annotations, nl=False, err=fmt == "json")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(markdown.markdown(the_plan) + "\n")
+            try:
+                with open(summary, "a", encoding="utf-8") as handle:
+                    handle.write(markdown.markdown(the_plan) + "\n")
+            except OSError as exc:
+                raise ReconcileError(
+                    f"{summary}: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})"
+                ) from None
     if the_plan.problems:
         click.echo(f"error: the plan has {len(the_plan.problems)} problem(s).", err=True)
         raise SystemExit(1)

@@ -18,6 +18,7 @@ from reconciler.cli import (
     WORKSPACE,
     _color,
     api_url_of,
+    build_config,
     build_plan,
     build_store,
     cli,
@@ -176,7 +177,7 @@ def apply(
             campaigns_dir, store.read, targets, replace, timezone, max_creates
         )
         if saved is not None:
-            planfiles.check_fresh(saved, config.campaigns, current, url)
+            planfiles.check_fresh(saved, config.campaigns, current, url, the_plan)
         click.echo(plan_text.text(the_plan, color=_color(no_color)), nl=False)
         if the_plan.problems:
             raise InputError(list(the_plan.problems))
@@ -221,10 +222,8 @@ def check_remote(
     sandbox: bool,
 ) -> None:
     """Read-only: compare the state with the remote task list (exit 2 on any difference)."""
-    from reconciler.validate import load_config
-
+    config = build_config(campaigns_dir)  # a campaign with errors would drop out of the match
     current = build_store(state_path, sandbox, workspace).read()
-    config = load_config(campaigns_dir)
     services = Services(api_url, token_file, sandbox)
     try:
         remote = services.client.list_tasks()
@@ -257,7 +256,7 @@ def check_remote(
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8024, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8024, show_default=True)
 @click.option("--token", default="sandbox", show_default=True, help="Bearer token it accepts.")
 @click.option("--data", type=click.Path(path_type=Path, dir_okay=False), help="Keep tasks here.")
 @click.option("--latency", type=float, default=0.0, help="Seconds added to every request.")

@@ -205,6 +205,7 @@ def import_(
             campaign.payload,
             campaign.source,
             iso_z(utc_now()),
+            existing.replaced if existing is not None else (),  # a pending replace keeps them
         )
         url = current.api_url or api_url_of(api_url, False)
         written = store.write(replace_state(current, {**current.campaigns, key: entry}, url))

@@ -141,6 +141,11 @@ class Twin24Client:
         _check_token(token, "the client")
         self._base_url = base_url.rstrip("/")
         self._token = token
+        # The token as it may come back inside a response: raw, JSON-escaped, `\/`-escaped.
+        escaped = json.dumps(token)[1:-1]
+        self._token_forms = sorted(
+            {token, escaped, escaped.replace("/", "\\/")}, key=len, reverse=True
+        )
         self._timeouts = timeouts
         common: dict[str, Any] = {
             "timeout": timeouts.as_httpx(),
@@ -234,7 +239,9 @@ class Twin24Client:
     def _scrub(self, value: Any) -> Any:
         """`value` with every occurrence of the token replaced (strings, lists, dicts)."""
         if isinstance(value, str):
-            return value.replace(self._token, "***")
+            for form in self._token_forms:
+                value = value.replace(form, "***")
+            return value
         if isinstance(value, list):
             return [self._scrub(v) for v in value]
         if isinstance(value, dict):

@@ -8,6 +8,7 @@ with a message that says what changed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -48,10 +49,20 @@ def dumps(plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> str:
 def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> None:
     """Write a saved plan atomically."""
     text = dumps(plan, campaigns, api_url)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from None
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -70,11 +81,29 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def check_fresh(
-    saved: dict[str, Any], campaigns: dict[str, Campaign], state: State, api_url: str
+    saved: dict[str, Any],
+    campaigns: dict[str, Campaign],
+    state: State,
+    api_url: str,
+    plan: Plan | None = None,
 ) -> None:
-    """Raise PlanError naming every difference between the saved binding and now."""
+    """Raise PlanError naming every difference between the saved binding and now.
+
+    With `plan` (the plan made now), the actions must also be the ones saved: a `_moved.yaml`
+    edited since, for example, turns a reviewed move into an unreviewed create.
+    """
     bound = saved["binding"]
     reasons: list[str] = []
+    if plan is not None:
+        then_actions = {a.get("key"): _action_id(a) for a in saved.get("actions", [])}
+        now_actions = {a["key"]: _action_id(a) for a in plan_data(plan)["actions"]}
+        for key in sorted(then_actions.keys() | now_actions.keys(), key=str):
+            was, now_is = then_actions.get(key), now_actions.get(key)
+            if was != now_is:
+                reasons.append(
+                    f"{key}: {was[0] if was else 'absent'} in the saved plan, "
+                    f"{now_is[0] if now_is else 'absent'} now"
+                )
     if bound.get("tool_version") != __version__:
         reasons.append(f"made by reconcile {bound.get('tool_version')}, this is {__version__}")
     if bound.get("schema_version") != SCHEMA_VERSION:
@@ -102,3 +131,7 @@ def check_fresh(
             "the saved plan is stale: " + "; ".join(reasons) + ". Run `reconcile plan` again "
             "and review the new plan"
         )
+
+
+def _action_id(action: dict[str, Any]) -> tuple[Any, ...]:
+    return (action.get("action"), action.get("fingerprint"), action.get("from"))

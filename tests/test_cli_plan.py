@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import WriteFiles, edit
 
-from reconciler.cli import main
+from reconciler.cli import cli, main
 from reconciler.state import State, dumps, loads
 
 REPO = Path(__file__).resolve().parents[1]
@@ -509,3 +509,28 @@ def test_lock_timeout_waits_for_the_holder(holder: subprocess.Popen[str]) -> Non
     assert 0.4 < waited < 20
     assert holder.wait(timeout=10) == 0
     assert read_state().serial == 3 and "a" not in read_state().campaigns
+
+
+@pytest.mark.parametrize(
+    "command", [["validate", "--format", "json"], ["plan", "--format", "json"]]
+)
+def test_json_output_stays_json_under_github_actions(
+    command: list[str], workdir: Path, write_campaigns: WriteFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: annotations appended to stdout broke `--format json` in a workflow."""
+    from conftest import VALID_CAMPAIGN
+
+    write_campaigns({"a.yaml": VALID_CAMPAIGN + "webhookUrls: ['https://h.example/x?token=1']\n"})
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # nothing but JSON on stdout
+    assert "::warning file=campaigns/a.yaml" in result.stderr
+
+
+def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
+    from reconciler.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["sandbox", "--port", "99999"])
+    assert exited.value.code == 1

@@ -614,3 +614,23 @@ def test_read_token_file_problems_name_the_file_not_its_contents(tmp_path: Path)
     with pytest.raises(AuthError, match=f"token file {bad} contains spaces") as info:
         read_token(bad, {})
     assert TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 401, 422])
+def test_a_json_escaped_token_in_a_response_is_masked_too(status: int) -> None:
+    """Review finding: a server that escapes `/` as `\\/` (PHP does) quoted the token back in
+    a form the plain replace did not catch."""
+    token = "abc/def+ghi"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        quoted = json.dumps({"message": f"bad token {request.headers['Authorization']}"})
+        return httpx.Response(status, text=quoted.replace("/", "\\/"))
+
+    client = Twin24Client(BASE, token, transport=httpx.MockTransport(handler))
+    texts = [str(client.create(PAYLOAD))]
+    try:
+        client.list_tasks()
+    except ApiError as exc:
+        texts.append(str(exc))
+    assert all("***" in t for t in texts), texts
+    assert not [t for t in texts if "abc" in t or "ghi" in t], texts

@@ -268,3 +268,54 @@ def test_a_saved_plan_holds_no_masked_values(project: Path, write_campaigns: Wri
     by_key = {a["key"]: a for a in saved["actions"]}
     assert by_key["a"]["payload"]["webhookUrls"] == [url]  # apply sends exactly this body
     assert json.loads(Path(PLAN).read_text(encoding="utf-8")) == saved
+
+
+def test_a_saved_move_that_would_now_be_a_create_is_stale(project: Path) -> None:
+    """Review finding: a _moved.yaml removed after the plan turned a reviewed move into an
+    unreviewed create (a second task for the same people) while the binding still matched."""
+    config, _ = now()
+    old = config.campaigns["a"]
+    write_state(
+        7,
+        **{
+            "old-a": Entry(
+                "created",
+                "id-a",
+                old.fingerprint,
+                old.payload,
+                "campaigns/old-a.yaml",
+                "2026-11-27T00:00:00Z",
+            )
+        },
+    )
+    Path("campaigns/_moved.yaml").write_text("- {from: old-a, to: a}\n")
+    saved = plan_out()
+    assert [a["action"] for a in saved["actions"] if a["key"] == "a"] == ["moved"]
+    Path("campaigns/_moved.yaml").unlink()
+
+    config, state = now()
+    plan = make_plan(config.campaigns, config.moves, state, PlanOptions())
+    with pytest.raises(PlanError) as refused:
+        planfile.check_fresh(saved, config.campaigns, state, API_URL, plan)
+    assert "a: moved in the saved plan, create now" in str(refused.value)
+    assert "old-a: absent in the saved plan, orphan now" in str(refused.value)
+
+
+def test_the_same_plan_made_again_passes_the_action_check(project: Path) -> None:
+    saved = plan_out()
+    config, state = now()
+    plan = make_plan(config.campaigns, config.moves, state, PlanOptions())
+    planfile.check_fresh(saved, config.campaigns, state, API_URL, plan)
+
+
+def test_an_unwritable_plan_path_is_a_clear_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["plan", "--out", "no/such/folder/plan.json"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "error: no/such/folder/plan.json: cannot write the plan file" in err
+    assert "internal error" not in err
