@@ -207,6 +207,11 @@ def import_(
             iso_z(utc_now()),
             existing.replaced if existing is not None else (),  # a pending replace keeps them
         )
+        if api_url and current.api_url and api_url != current.api_url:
+            raise StateError(
+                f"the state belongs to {current.api_url}, not {api_url}; import with the "
+                "matching --api-url or another --state"
+            )
         url = current.api_url or api_url_of(api_url, False)
         written = store.write(replace_state(current, {**current.campaigns, key: entry}, url))
     click.echo(f"Imported {key} as {identity} (serial {written.serial}).")

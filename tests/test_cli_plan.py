@@ -534,3 +534,21 @@ def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exited:
         main(["sandbox", "--port", "99999"])
     assert exited.value.code == 1
+
+
+def test_import_refuses_a_state_of_another_api(workdir: Path, write_campaigns: WriteFiles) -> None:
+    from conftest import VALID_CAMPAIGN
+
+    write_campaigns({"a.yaml": VALID_CAMPAIGN})
+    first = CliRunner().invoke(cli, ["import", "--api-url", "https://one.example/api/v1", "a", "1"])
+    assert first.exit_code == 0, first.output
+    before = Path("reconcile.state.json").read_bytes()
+    other = CliRunner().invoke(cli, ["state", "rm", "a"])
+    assert other.exit_code == 0
+    result = CliRunner().invoke(
+        cli, ["import", "--api-url", "https://two.example/api/v1", "a", "2"]
+    )
+    assert result.exit_code == 1
+    assert "the state belongs to https://one.example/api/v1" in str(result.exception)
+    assert Path("reconcile.state.json").read_bytes() != before  # only the rm changed it
+    assert json.loads(Path("reconcile.state.json").read_text())["campaigns"] == {}
