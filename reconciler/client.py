@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -153,12 +154,13 @@ class Twin24Client:
             "follow_redirects": False,
         }
         self._client = httpx.Client(transport=transport, **common)
-        if transport is not None:
-            self._create_client = self._client
-        else:
-            # Same as httpx.HTTPTransport(limits=...) but keeps the environment's proxy settings.
-            no_keepalive = httpx.Limits(max_keepalive_connections=0)
-            self._create_client = httpx.Client(limits=no_keepalive, **common)
+        self._injected = transport is not None
+        # Creates get a pool per thread: one shared pool without keep-alive was seen, under 8
+        # threads, to close a socket another thread was still reading (a spurious in-doubt).
+        self._common = {**common, "verify": httpx.create_ssl_context()}  # one TLS set-up
+        self._local = threading.local()
+        self._create_clients: list[httpx.Client] = []
+        self._pools = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Twin24Client(base_url={self._base_url!r})"
@@ -170,17 +172,33 @@ class Twin24Client:
         self.close()
 
     def close(self) -> None:
-        """Close both connection pools."""
-        if self._create_client is not self._client:
-            self._create_client.close()
+        """Close every connection pool."""
+        with self._pools:
+            for client in self._create_clients:
+                client.close()
+            self._create_clients.clear()
         self._client.close()
+
+    def _create_client(self) -> httpx.Client:
+        """This thread's client for creates (the injected one in tests)."""
+        if self._injected:
+            return self._client
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            # Same as httpx.HTTPTransport(limits=...) but keeps the environment's proxy settings.
+            no_keepalive = httpx.Limits(max_keepalive_connections=0)
+            client = httpx.Client(limits=no_keepalive, **self._common)
+            self._local.client = client
+            with self._pools:
+                self._create_clients.append(client)
+        return client
 
     def create(self, payload: Mapping[str, Any]) -> CreateOutcome:
         """POST one task over a fresh connection and say what happened; never raises for I/O."""
         headers = self._headers()
         headers["Connection"] = "close"  # the server closes too, even on an injected transport
         try:
-            response = self._create_client.post(
+            response = self._create_client().post(
                 self._url(_TASKS_PATH), json=dict(payload), headers=headers
             )
         except httpx.RequestError as exc:
