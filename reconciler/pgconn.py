@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from reconciler.errors import StateError
 
@@ -101,7 +101,8 @@ def has_password(url: str) -> bool:
 
 
 def _is_password(query_item: str) -> bool:
-    return query_item.split("=", 1)[0].lower() == "password"
+    # libpq decodes the key (`pass%77ord` is `password`); sslpassword unlocks a client key.
+    return unquote(query_item.split("=", 1)[0]).lower() in ("password", "sslpassword")
 
 
 def import_psycopg() -> Any:

@@ -49,7 +49,8 @@ LOCK_POLL_SECONDS = 0.1
 HELD_BY = """
 SELECT id::text, pid, host, since, command, backend_pid, EXISTS (
     SELECT 1 FROM pg_locks k
-    WHERE k.locktype = 'advisory' AND k.granted AND k.pid = l.backend_pid
+    WHERE k.locktype = 'advisory' AND k.granted AND k.pid = l.backend_pid AND k.objsubid = 1
+      AND ((k.classid::bigint << 32) | k.objid::bigint) = hashtext('reconcile:' || l.workspace)
 ) FROM reconcile.locks l WHERE workspace = %s
 """
 
@@ -70,6 +71,9 @@ class PostgresStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._journal: PostgresJournal | None = None
         self._key = f"reconcile:{workspace}"
+        # The unfolded-record count of the last read on the locked connection: a write checks
+        # it with the serial, so a record another writer committed since is never deleted.
+        self._records_read: int | None = None
 
     # --- the FileStore interface ---------------------------------------------------------
 
@@ -196,29 +200,26 @@ class PostgresStore:
     def push(self, state: State) -> State:
         """Upload a file's `state` as it is (lineage and serial kept), under the lock.
 
-        Into an empty workspace; into one of the same lineage only with a newer serial (the
-        same serial and the same entries is a no-op). Anything else is refused.
+        Only into an empty workspace (spec section 8); pushing the very state the workspace
+        holds is a no-op. Anything else is refused: a newer serial in a file does not prove it
+        descends from what the workspace holds, and overwriting could forget created tasks.
         """
         conn = self._require_lock("push")
         current, records = self._read(conn)
-        if current.exists or current.campaigns:
-            if current.lineage != state.lineage:
-                raise StateError(
-                    f"{self.where}: the workspace holds state lineage "
-                    f"{current.lineage or '(none yet: records of a first apply)'}, the "
-                    f"file lineage {state.lineage}; nothing was written: push into an empty "
-                    "--workspace, or pull this one to see what it holds"
-                )
-            if state.serial < current.serial or (
-                state.serial == current.serial and (records or current != state)
-            ):
-                raise StateError(
-                    f"{self.where}: the workspace is at serial {current.serial}, the file at "
-                    f"{state.serial}; nothing was written: `reconcile state pull` the newer "
-                    "state instead"
-                )
-            if state.serial == current.serial:
-                return current
+        if current.exists or current.campaigns or records:
+            if current.lineage == state.lineage and current == state and not records:
+                return current  # the same state again: nothing to do
+            held = (
+                f"state lineage {current.lineage} at serial {current.serial}"
+                if current.exists
+                else "records of an apply that was never folded"
+            )
+            raise StateError(
+                f"{self.where}: the workspace is not empty (it holds {held}); nothing was "
+                "written: push only into an empty --workspace, or `reconcile state pull` this "
+                "one to see what it holds (a newer serial does not prove the file descends "
+                "from it)"
+            )
         self._swap(conn, current, state)
         return state
 
@@ -245,8 +246,12 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StateError(f"{self.where}: cannot read the state ({one_line(exc)})") from None
         if head is None:
+            if conn is self._conn:
+                self._records_read = 0
             return State(), 0
         lineage, serial, api_url, records = head
+        if conn is self._conn:
+            self._records_read = records
         entries = {row[0]: entry_of(row, self.where) for row in rows}
         return State(lineage=lineage, serial=serial, api_url=api_url, campaigns=entries), records
 
@@ -258,7 +263,7 @@ class PostgresStore:
                 swapped = conn.execute(
                     "UPDATE reconcile.workspaces SET lineage = %s, serial = %s, api_url = %s, "
                     "records = 0, updated_at = now() WHERE name = %s AND serial = %s AND "
-                    "lineage IS NOT DISTINCT FROM %s",
+                    "lineage IS NOT DISTINCT FROM %s AND (%s::bigint IS NULL OR records = %s)",
                     (
                         new.lineage,
                         new.serial,
@@ -266,6 +271,8 @@ class PostgresStore:
                         self.workspace,
                         expected.serial,
                         expected.lineage,
+                        self._records_read,
+                        self._records_read,
                     ),
                 ).rowcount
                 if not swapped and not expected.exists and expected.serial == 0:

@@ -247,7 +247,7 @@ def test_a_push_into_a_workspace_of_another_lineage_is_refused(
     result = reconcile("state", "push", "other.json", *pg.args())
 
     line = one_line_error(result)
-    assert f"holds state lineage {written.lineage}, the file lineage {OTHER_LINEAGE}" in line
+    assert f"holds state lineage {written.lineage} at serial {written.serial}" in line
     assert "nothing was written" in line
     assert pg.read() == written
     file_state = reconcile("state", "push", "other.json", "--state", "x.json")

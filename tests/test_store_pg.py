@@ -18,7 +18,8 @@ import pytest
 from pg_fixtures import PW_PASSWORD, PW_USER, Cluster
 
 from reconciler.errors import LockHeld, StateError
-from reconciler.pgconn import SCHEMA_VERSION, display_url
+from reconciler.journal_pg import PostgresJournal
+from reconciler.pgconn import SCHEMA_VERSION, connect, display_url
 from reconciler.state import Entry, State
 from reconciler.store_pg import PostgresStore
 
@@ -315,23 +316,48 @@ def test_a_bad_workspace_name_is_refused(pg_url: str) -> None:
 # --- push and pull --------------------------------------------------------------------------
 
 
-def test_push_keeps_lineage_and_serial_and_refuses_older_or_foreign_states(
+def test_push_keeps_lineage_and_serial_and_only_fills_an_empty_workspace(
     store: PostgresStore,
 ) -> None:
+    """Review finding: a newer serial was accepted over a non-empty workspace, which could
+    forget tasks an apply created there since the file was pulled (forked histories)."""
     local = State("5d6f1c1e-0000-4000-8000-000000000001", 7, "https://x/v1", {"a": entry()})
     with store.lock("push"):
         assert store.push(local) == local
         assert store.push(local) == local  # the same state again: nothing to do
-        newer = replace(local, serial=9, campaigns={})
-        assert store.push(newer) == newer
-        for bad, reason in (
-            (local, "at serial 9, the file at 7"),
-            (replace(local, serial=9), "at serial 9, the file at 9"),
-            (replace(newer, lineage="5d6f1c1e-0000-4000-8000-000000000002"), "lineage"),
+        for bad in (
+            replace(local, serial=9, campaigns={}),  # newer, but not proven to descend from it
+            replace(local, serial=5),
+            replace(local, lineage="5d6f1c1e-0000-4000-8000-000000000002"),
         ):
-            with pytest.raises(StateError, match=reason):
+            with pytest.raises(StateError, match="the workspace is not empty"):
                 store.push(bad)
-    assert store.pull() == newer
+    assert store.pull() == local
+
+
+def test_push_refuses_a_workspace_holding_only_unfolded_records(store: PostgresStore) -> None:
+    with store.lock("apply"):
+        store.journal().created("a", entry())  # an apply killed before its first fold
+    local = State("5d6f1c1e-0000-4000-8000-000000000001", 7, "https://x/v1", {})
+    with store.lock("push"), pytest.raises(StateError, match="never folded"):
+        store.push(local)
+
+
+def test_a_write_never_deletes_a_record_committed_after_its_read(store: PostgresStore) -> None:
+    """Review finding: the CAS checked only the serial, so a record another writer committed
+    on the same serial (possible behind a transaction pooler) was silently deleted."""
+    with store.lock("seed"):
+        store.write(State(campaigns={}))
+    with store.lock("first"):
+        current = store.read()
+        # a second writer, on its own connection and without the lock (as behind a
+        # transaction pooler), commits a record on the same serial after our read
+        with connect(store.url, store.where) as conn:
+            base = (current.lineage, current.serial)
+            PostgresJournal(conn, store.workspace, base, 0, store.where).created("b", entry())
+        with pytest.raises(StateError, match="changed since it was read"):
+            store.write(current)
+    assert "b" in store.read().campaigns
 
 
 def test_pull_of_an_empty_workspace_is_an_error(store: PostgresStore) -> None:
@@ -345,3 +371,33 @@ def test_without_psycopg_a_postgresql_state_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
     with pytest.raises(StateError, match=r"pip install 'reconcile\[postgres\]'"):
         PostgresStore("postgresql://u@h/d").read()
+
+
+def test_unlock_never_ends_a_session_that_holds_another_workspace(
+    pg_url: str, pg_workspace: str
+) -> None:
+    """Review finding: a leftover lock row whose backend pid was reused by a live apply on
+    another workspace made `state unlock` terminate that apply's session."""
+    live = PostgresStore(pg_url, pg_workspace + "-live")
+    stale = PostgresStore(pg_url, pg_workspace + "-stale")
+    with live.lock("reconcile apply"):
+        backend_pid = live._conn.info.backend_pid  # type: ignore[union-attr]
+        with connect(pg_url, stale.where) as conn:
+            conn.execute(
+                "INSERT INTO reconcile.locks (workspace, id, pid, host, since, command, "
+                "backend_pid) VALUES (%s, %s, 1, 'gone-host', '2026-01-01T00:00:00Z', "
+                "'reconcile apply', %s)",
+                (stale.workspace, "00000000-0000-4000-8000-000000000001", backend_pid),
+            )
+        stale.unlock("00000000-0000-4000-8000-000000000001")
+        assert live.read() == State()  # the live apply's connection still works
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@/db?host=/x&pass%77ord=S3CRET", "postgresql://u@/db?sslpassword=S3CRET"]
+)
+def test_encoded_or_ssl_passwords_in_a_url_are_refused_and_masked(url: str) -> None:
+    from reconciler.pgconn import has_password
+
+    assert has_password(url)
+    assert "S3CRET" not in display_url(url)
