@@ -180,7 +180,8 @@ def init_schema(url: str, where: str) -> bool:
     with connect(url, where, check_schema=False) as conn:
         try:
             with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext('reconcile:schema'))")
+                # not 'reconcile:' + a name: that is how workspace locks are keyed
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('reconcile schema'))")
                 version = _schema_version(conn, where)
                 if version is not None and version > SCHEMA_VERSION:
                     raise _newer(where, version)
