@@ -125,6 +125,15 @@ def one_line(exc: BaseException) -> str:
     return "; ".join(lines).removeprefix("connection failed: ") or type(exc).__name__
 
 
+TCP_LIMITS = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # ms unacknowledged before the connection counts as dead
+}
+
+
 @contextlib.contextmanager
 def connect(url: str, where: str, check_schema: bool = True) -> Iterator[psycopg.Connection[Any]]:
     """An autocommit connection with durable commits, closed afterwards; `where` names the
@@ -146,6 +155,8 @@ def connect(url: str, where: str, check_schema: bool = True) -> Iterator[psycopg
         extra["connect_timeout"] = CONNECT_TIMEOUT
     if "application_name" not in given:
         extra["application_name"] = "reconcile"
+    # A dead network must end the run (and so free the lock) in about a minute, not hours.
+    extra.update({name: value for name, value in TCP_LIMITS.items() if name not in given})
     try:
         conn = psycopg.connect(url, autocommit=True, **extra)
     except psycopg.Error as exc:

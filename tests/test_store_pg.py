@@ -401,3 +401,10 @@ def test_encoded_or_ssl_passwords_in_a_url_are_refused_and_masked(url: str) -> N
 
     assert has_password(url)
     assert "S3CRET" not in display_url(url)
+
+
+def test_connections_set_tcp_limits_so_a_dead_network_ends_the_run(pg_url: str) -> None:
+    with connect(pg_url, "test") as conn:
+        options = conn.info.get_parameters()
+    assert options.get("tcp_user_timeout") == "60000"
+    assert options.get("keepalives_idle") == "30"
