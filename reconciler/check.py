@@ -42,7 +42,7 @@ def check_campaign(
     except ValidationError as exc:
         friendly_paths = {path for path, _ in friendly}
         for error in exc.errors(include_url=False):
-            path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p[:1] == "<"))
+            path = models.error_path(error["loc"])
             if error["type"] == "missing_conditional" or path in friendly_paths:
                 continue  # reported above, with a better location
             problems.append(_problem(error, path, merged, campaign_file, chain))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,8 @@ def _confirm(planfile_given: bool, auto_approve: bool) -> None:
         raise ReconcileError("apply cancelled; nothing was changed")
 
 
-def _install_signals(stop: Any) -> None:
-    import signal
+def _install_signals(stop: Any) -> dict[int, Any]:
+    """Route Ctrl-C, SIGTERM and SIGHUP to `stop`; returns the handlers to put back."""
 
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -108,9 +109,12 @@ def _install_signals(stop: Any) -> None:
             f"\n{name} received: finishing the creates in flight, starting no more.", err=True
         )
 
+    previous = {}
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
+            number = getattr(signal, name)
+            previous[number] = signal.signal(number, handler)
+    return previous
 
 
 @cli.command()
@@ -190,7 +194,7 @@ def apply(
         _confirm(saved is not None, auto_approve)
         services = Services(api_url, token_file, sandbox)
         stop = Stop()
-        _install_signals(stop)
+        previous = _install_signals(stop)
         options = ApplyOptions(
             url, parallelism, rate, retry_pending, allow_duplicate, not no_remote_check
         )
@@ -200,6 +204,8 @@ def apply(
             ).run(the_plan, current)
         finally:
             services.close()
+            for number, handler in previous.items():  # apply may run inside a longer process
+                signal.signal(number, handler)
     click.echo(report.summary())
     if report.stopped:
         click.echo(f"stopped: {report.stopped}", err=True)

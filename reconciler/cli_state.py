@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -213,11 +214,6 @@ def import_(
                 "matching --api-url or another --state"
             )
         url = current.api_url or api_url_of(api_url, False)
-        written = store.write(replace_state(current, {**current.campaigns, key: entry}, url))
+        entries = {**current.campaigns, key: entry}
+        written = store.write(replace(current, campaigns=entries, api_url=url))
     click.echo(f"Imported {key} as {identity} (serial {written.serial}).")
-
-
-def replace_state(current: Any, entries: dict[str, Any], api_url: str) -> Any:
-    from dataclasses import replace
-
-    return replace(current, campaigns=entries, api_url=api_url)

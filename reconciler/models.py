@@ -320,13 +320,18 @@ def payload_of(data: dict[str, Any]) -> dict[str, Any]:
     return task.model_dump(mode="json", exclude_unset=True)
 
 
+def error_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A pydantic error location without the union branch tags (`<url>`, `<object>`)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and p[:1] == "<"))
+
+
 def check_body(body: Any) -> list[tuple[str, str]]:
     """Validate a request body as the API would: `(path, message)` per problem, or []."""
     try:
         CallTask.model_validate(body)
     except ValidationError as exc:
         return [
-            (".".join(str(p) for p in err["loc"]) or "(body)", err["msg"])
+            (".".join(str(p) for p in error_path(err["loc"])) or "(body)", err["msg"])
             for err in exc.errors(include_url=False)
         ]
     return []
