@@ -44,26 +44,25 @@ def load_config(root: Path, cache: ValidationCache | None = None) -> Config:
     """Discover, load and validate every campaign below `root`."""
     layout = discover(root)
     config = Config(problems=list(layout.problems))
-    defaults_bytes = {path: _read(path) for path in layout.defaults}
+    defaults = _Defaults({path: _read(path) for path in layout.defaults})
     jobs: list[tuple[CampaignFile, bytes | None, str]] = []
     found: list[Campaign] = []
     for campaign_file in layout.campaigns:
         raw = _read(campaign_file.fs_path)
-        chain = [defaults_bytes.get(p) for p in campaign_file.defaults]
+        chain = [defaults.raw.get(p) for p in campaign_file.defaults]
         key = cache_key(campaign_file, raw, chain)
         hit = cache.get(key) if cache is not None and key else None
         if hit is not None:
             found.append(hit)
         else:
             jobs.append((campaign_file, raw, key))
-    for key, campaign, problems in _check_all(jobs, defaults_bytes):
+    for key, campaign, problems in _check_all(jobs, defaults):
         config.problems += problems
         if campaign is not None:
             found.append(campaign)
             if cache is not None and key and not problems:
                 cache.put(key, campaign)
-    problems_by_default = _check_defaults(defaults_bytes)
-    config.problems += problems_by_default
+    config.problems += defaults.problems()  # also of a _defaults.yaml no campaign uses yet
     _unique_names(sorted(found, key=lambda c: c.key), config)
     if layout.moved is not None:
         moves, problems = load_moves(layout.moved, {c.key for c in layout.campaigns})
@@ -106,59 +105,61 @@ def _unique_names(campaigns: list[Campaign], config: Config) -> None:
             )
 
 
-def _check_defaults(defaults_bytes: dict[Path, bytes | None]) -> list[Problem]:
-    # Every _defaults.yaml is checked, also one no campaign uses yet.
-    problems: list[Problem] = []
-    for path in sorted(defaults_bytes):
-        problems += _defaults_doc(path, defaults_bytes[path]).problems
-    return problems
+class _Defaults:
+    """The `_defaults.yaml` files of one run: read once, each parsed at most once."""
 
+    def __init__(self, raw: dict[Path, bytes | None]) -> None:
+        self.raw = raw
+        self.docs: dict[Path, Document] = {}
 
-_DEFAULTS: dict[tuple[Path, bytes | None], Document] = {}
+    def doc(self, path: Path) -> Document:
+        if path not in self.docs:
+            raw, file = self.raw.get(path), display(path)
+            self.docs[path] = load_file(path, file) if raw is None else load_bytes(raw, file)
+        return self.docs[path]
 
-
-def _defaults_doc(path: Path, raw: bytes | None) -> Document:
-    key = (path, raw)
-    if key not in _DEFAULTS:
-        file = display(path)
-        _DEFAULTS[key] = load_file(path, file) if raw is None else load_bytes(raw, file)
-    return _DEFAULTS[key]
+    def problems(self) -> list[Problem]:
+        return [p for path in sorted(self.raw) for p in self.doc(path).problems]
 
 
 Result = tuple[str, Campaign | None, list[Problem]]
 
 
 def _check_all(
-    jobs: list[tuple[CampaignFile, bytes | None, str]], defaults_bytes: dict[Path, bytes | None]
+    jobs: list[tuple[CampaignFile, bytes | None, str]], defaults: _Defaults
 ) -> Iterable[Result]:
     workers = min(os.cpu_count() or 1, 8)
     # fork is only safe while this process runs a single thread (no sandbox, no apply pool).
     if len(jobs) < PARALLEL_MIN_FILES or workers < 2 or threading.active_count() > 1:
-        return [_check_one(job, defaults_bytes) for job in jobs]
+        return [_check_one(job, defaults) for job in jobs]
     import multiprocessing
 
-    global _WORKER_DEFAULTS
-    _WORKER_DEFAULTS = defaults_bytes  # inherited by the forked workers
     chunks = [jobs[i::workers] for i in range(workers)]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # With fork, the initializer's arguments reach the workers without pickling.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_worker_start, initargs=(defaults,)) as pool:
         parts = pool.map(_check_chunk, chunks)
     return [result for part in parts for result in part]
 
 
-_WORKER_DEFAULTS: dict[Path, bytes | None] = {}
+_worker_defaults: _Defaults | None = None  # set in each worker process only
+
+
+def _worker_start(defaults: _Defaults) -> None:
+    global _worker_defaults
+    _worker_defaults = defaults
 
 
 def _check_chunk(jobs: list[tuple[CampaignFile, bytes | None, str]]) -> list[Result]:
-    return [_check_one(job, _WORKER_DEFAULTS) for job in jobs]
+    assert _worker_defaults is not None
+    return [_check_one(job, _worker_defaults) for job in jobs]
 
 
-def _check_one(
-    job: tuple[CampaignFile, bytes | None, str], defaults_bytes: dict[Path, bytes | None]
-) -> Result:
+def _check_one(job: tuple[CampaignFile, bytes | None, str], defaults: _Defaults) -> Result:
     from reconciler.check import check_campaign
 
     campaign_file, raw, key = job
-    chain = [_defaults_doc(p, defaults_bytes.get(p)) for p in campaign_file.defaults]
+    chain = [defaults.doc(p) for p in campaign_file.defaults]
     if raw is None:
         doc = load_file(campaign_file.path, campaign_file.file)
     else:
