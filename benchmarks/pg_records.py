@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from pg_fixtures import Cluster, find_bindir
 
-from reconciler.state import Entry, State
-from reconciler.store import FileStore
-from reconciler.store_pg import PostgresStore
+from reconciler.state.file.store import FileStore
+from reconciler.state.model import Entry, State
+from reconciler.state.postgres.store import PostgresStore
 
 SIZES = (0, 10_000)
 PAYLOAD = {"name": "Bench", "cps": 1.03, "defaultExec": "robot", "options": {"a": 1, "b": [1, 2]}}

@@ -103,9 +103,9 @@ def import_all(folder: Path, state: Path) -> None:
     """A state that knows every campaign (as `reconcile import` would record it)."""
     code = (
         "import sys; from pathlib import Path\n"
-        "from reconciler.validate import load_config\n"
-        "from reconciler.state import Entry, State\n"
-        "from reconciler.store import FileStore\n"
+        "from reconciler.config.validate import load_config\n"
+        "from reconciler.state.model import Entry, State\n"
+        "from reconciler.state.file.store import FileStore\n"
         "c = load_config(Path('campaigns'))\n"
         "e = {k: Entry('created', 'id-' + k, v.fingerprint, v.payload, v.source, "
         "'2026-11-27T00:00:00Z') for k, v in c.campaigns.items()}\n"
@@ -243,7 +243,7 @@ def main() -> None:
         # apply: 1,000 creates at parallelism 8 against a sandbox process, and the floor
         thousand = root / "thousand"
         subset(big, thousand, 1000)
-        from reconciler.validate import load_config
+        from reconciler.config.validate import load_config
 
         here = Path.cwd()
         os.chdir(thousand)
@@ -308,7 +308,7 @@ def main() -> None:
         import_all(big_state_dir, big_state_dir / "s.json")
         data = json.loads((big_state_dir / "s.json").read_text())
         data["campaigns"] = {f"old/{k}": v for k, v in data["campaigns"].items()}
-        from reconciler.state import fingerprint
+        from reconciler.config.campaign import fingerprint
 
         for entry in data["campaigns"].values():
             entry["payload"]["name"] = "old " + entry["payload"]["name"]

@@ -11,7 +11,7 @@ them into an exit code. Everything else a user can cause or meet raises one of:
     └── ApiError              the Twin24 API refused or could not be reached
         └── AuthError         401: token missing, wrong or expired
 
-`cli.py` catches `ReconcileError` once, prints `error: MESSAGE` and exits with `exit_code`.
+`cli/main.py` catches `ReconcileError` once, prints `error: MESSAGE` and exits with `exit_code`.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.state import State, dumps
-from reconciler.store import FileStore
+from reconciler.state.file.store import FileStore
+from reconciler.state.model import State, dumps
 
 SUPERUSER = "reconcile"
 PW_USER = "pwuser"
@@ -126,7 +126,7 @@ class Cluster:
         try:
             cluster.execute(f"CREATE ROLE {PW_USER} LOGIN SUPERUSER PASSWORD '{PW_PASSWORD}'")
             cluster.execute(f"CREATE DATABASE {DATABASE}")
-            from reconciler.store_pg import PostgresStore
+            from reconciler.state.postgres.store import PostgresStore
 
             PostgresStore(cluster.url()).init()
         except BaseException:
@@ -214,7 +214,7 @@ class StateBackend:
     def store(self) -> Any:
         if self.kind == "file":
             return FileStore(Path(self.state))
-        from reconciler.store_pg import PostgresStore
+        from reconciler.state.postgres.store import PostgresStore
 
         return PostgresStore(self.state, self.workspace)
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import VALID_CAMPAIGN, WriteFiles
 
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.sandbox import Sandbox, SandboxOptions
 
 TOKEN = "confirm-token"

@@ -28,7 +28,7 @@ from conftest import edit
 from pg_fixtures import StateBackend
 
 from reconciler.sandbox import Sandbox, SandboxOptions
-from reconciler.state import loads
+from reconciler.state.model import loads
 
 RECONCILE = Path(sys.executable).parent / "reconcile"
 EXAMPLES = Path(__file__).resolve().parent.parent / "campaigns"

@@ -1,4 +1,4 @@
-"""Unit tests of reconciler.apply: the policy, with a fake client, a no-op sleep and a real
+"""Unit tests of reconciler.apply.apply: the policy, with a fake client, a no-op sleep and a real
 FileStore in tmp_path (and once over the real client on an httpx.MockTransport)."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler import apply as applying
-from reconciler import client as api
-from reconciler.apply import (
+from reconciler.apply import apply as applying
+from reconciler.apply import client as api
+from reconciler.apply.apply import (
     RETRY_AFTER_CAP,
     RETRY_ATTEMPTS,
     Applier,
@@ -26,10 +26,12 @@ from reconciler.apply import (
     RateLimiter,
     Stop,
 )
+from reconciler.config.campaign import fingerprint
 from reconciler.errors import ApiError, AuthError, PlanError, ReconcileError, StateError
-from reconciler.plan import Action, Create, InDoubt, Moved, Plan, PlanOptions, Replace
-from reconciler.state import Entry, State, fingerprint
-from reconciler.store import FileStore, iso_z
+from reconciler.plan.plan import Action, Create, InDoubt, Moved, Plan, PlanOptions, Replace
+from reconciler.state.file.store import FileStore
+from reconciler.state.model import Entry, State
+from reconciler.state.store import iso_z
 
 URL = "https://twin24.test/api/v1"
 NOW = datetime(2030, 1, 1, 10, 0, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import VALID_CAMPAIGN, edit
 
-from reconciler.cache import ValidationCache
-from reconciler.validate import load_config
+from reconciler.config.cache import ValidationCache
+from reconciler.config.validate import load_config
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_a_renamed_file_is_not_served_under_its_old_name(repo: Path) -> None:
 def test_the_cli_caches_outside_the_working_tree(repo: Path) -> None:
     from click.testing import CliRunner
 
-    from reconciler.cli import cli
+    from reconciler.cli.main import cli
 
     before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
     result = CliRunner().invoke(cli, ["validate"])
@@ -108,7 +108,7 @@ def test_worker_processes_give_the_same_campaigns_and_problems(
             text if i % 2 else edit("cps: 1.03", "cps: 3", text)
         )
     serial = load_config(Path("campaigns"))
-    monkeypatch.setattr("reconciler.validate.PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr("reconciler.config.validate.PARALLEL_MIN_FILES", 1)
     parallel = load_config(Path("campaigns"))
     assert parallel.campaigns == serial.campaigns
     assert parallel.problems == serial.problems

@@ -1,4 +1,4 @@
-"""`reconcile plan`, `state ...` and `import` through the real entry point (`reconciler.cli:main`).
+"""`reconcile plan`, `state ...` and `import` through the entry point (`reconciler.cli.main`).
 
 Every command runs in-process under click's CliRunner isolation, asserting the exit code,
 stdout and stderr together. `main` is used (not the click group) because it is what maps
@@ -24,8 +24,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import WriteFiles, edit
 
-from reconciler.cli import cli, main
-from reconciler.state import State, dumps, loads
+from reconciler.cli.main import cli, main
+from reconciler.state.model import State, dumps, loads
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = "reconcile.state.json"
@@ -447,7 +447,7 @@ def test_an_explicit_state_path_is_named_in_errors(project: Path) -> None:
 HOLDER = """
 import sys
 from pathlib import Path
-from reconciler.store import FileStore
+from reconciler.state.file.store import FileStore
 with FileStore(Path(sys.argv[1])).lock("reconcile apply"):
     print("locked", flush=True)
     sys.stdin.readline()
@@ -529,7 +529,7 @@ def test_json_output_stays_json_under_github_actions(
 
 
 def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
-    from reconciler.cli import main
+    from reconciler.cli.main import main
 
     with pytest.raises(SystemExit) as exited:
         main(["sandbox", "--port", "99999"])

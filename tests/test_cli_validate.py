@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import VALID_CAMPAIGN, WriteFiles, edit, snapshot
 
-from reconciler.cli import cli, main
+from reconciler.cli.main import cli, main
 
 A = "campaigns/a.yaml"
 MIB = 1024 * 1024

@@ -1,4 +1,4 @@
-"""Tests for reconciler.client: status and exception mapping, paging, token hygiene, sockets."""
+"""Tests for reconciler.apply.client: status and exception mapping, paging, token hygiene."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.client import (
+from reconciler.apply.client import (
     DEFAULT_API_URL,
     MAX_LIST_PAGES,
     Created,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import VALID_CAMPAIGN, WriteFiles, snapshot
 
-from reconciler.fmt import FmtError, FmtResult, format_files, format_text, write_results
-from reconciler.yamlio import load_bytes
+from reconciler.config.fmt import FmtError, FmtResult, format_files, format_text, write_results
+from reconciler.config.yamlio import load_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "campaigns").rglob("*.yaml"))
@@ -394,7 +394,7 @@ def test_cli_fmt_check_names_files_and_fmt_rewrites_them(
 ) -> None:
     from click.testing import CliRunner
 
-    from reconciler.cli import cli
+    from reconciler.cli.main import cli
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "campaigns").mkdir()

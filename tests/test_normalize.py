@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.normalize import (
+from reconciler.config.normalize import (
     CPS_VALUES,
     cps_meaning,
     mask_url,

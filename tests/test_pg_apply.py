@@ -36,8 +36,8 @@ from test_apply_e2e import (  # noqa: F401  (start_sandbox is a fixture)
 )
 
 from reconciler.sandbox import Sandbox
-from reconciler.state import State, dumps, loads
-from reconciler.store_pg import PostgresStore
+from reconciler.state.model import State, dumps, loads
+from reconciler.state.postgres.store import PostgresStore
 
 OTHER_LINEAGE = "00000000-0000-4000-8000-00000000beef"
 

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from conftest import VALID_CAMPAIGN, WriteFiles, edit
 
-from reconciler.diff import FieldChange
+from reconciler.config.campaign import fingerprint
+from reconciler.config.models import Campaign
+from reconciler.config.validate import Config, load_config
 from reconciler.errors import Location, PlanError
-from reconciler.models import Campaign
-from reconciler.plan import (
+from reconciler.plan.diff import FieldChange
+from reconciler.plan.plan import (
     Create,
     Drift,
     InDoubt,
@@ -24,10 +26,9 @@ from reconciler.plan import (
     Unchanged,
     make_plan,
 )
-from reconciler.render import plan_text
-from reconciler.render.common import summary_line
-from reconciler.state import Entry, State, Status, fingerprint
-from reconciler.validate import Config, load_config
+from reconciler.plan.render import plan_text
+from reconciler.plan.render.common import summary_line
+from reconciler.state.model import Entry, State, Status
 
 LINEAGE = "0b7c3f5e-0000-4000-8000-000000000001"
 CREATED_AT = "2026-11-27T10:00:00Z"

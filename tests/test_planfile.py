@@ -11,14 +11,15 @@ import pytest
 from click.testing import CliRunner
 from conftest import WriteFiles, edit
 
-from reconciler import __version__, planfile
-from reconciler.cli import cli
+from reconciler import __version__
+from reconciler.cli.main import cli
+from reconciler.config.schema import SCHEMA_VERSION
+from reconciler.config.validate import Config, load_config
 from reconciler.errors import PlanError
-from reconciler.plan import PlanOptions, make_plan
-from reconciler.schema import SCHEMA_VERSION
-from reconciler.state import Entry, State, dumps
-from reconciler.store import FileStore
-from reconciler.validate import Config, load_config
+from reconciler.plan import planfile
+from reconciler.plan.plan import PlanOptions, make_plan
+from reconciler.state.file.store import FileStore
+from reconciler.state.model import Entry, State, dumps
 
 API_URL = "https://cis.twin24.ai/api/v1"
 LINEAGE = "0b7c3f5e-0000-4000-8000-000000000001"
@@ -311,7 +312,7 @@ def test_the_same_plan_made_again_passes_the_action_check(project: Path) -> None
 def test_an_unwritable_plan_path_is_a_clear_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reconciler.cli import main
+    from reconciler.cli.main import main
 
     with pytest.raises(SystemExit) as exited:
         main(["plan", "--out", "no/such/folder/plan.json"])

@@ -18,11 +18,12 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.cli import cli
-from reconciler.models import Campaign
-from reconciler.plan import SUMMARY_KEYS, PlanOptions, make_plan
-from reconciler.render import markdown, plan_text
-from reconciler.state import Entry, State, Status, dumps, fingerprint
+from reconciler.cli.main import cli
+from reconciler.config.campaign import fingerprint
+from reconciler.config.models import Campaign
+from reconciler.plan.plan import SUMMARY_KEYS, PlanOptions, make_plan
+from reconciler.plan.render import markdown, plan_text
+from reconciler.state.model import Entry, State, Status, dumps
 
 LINEAGE = "0b7c3f5e-0000-4000-8000-000000000001"
 CPS = (0.4, 0.9, 1.01, 1.03, 1.05, 1.99)

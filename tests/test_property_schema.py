@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from pydantic import ValidationError
 
-from reconciler import models
-from reconciler.normalize import CPS_VALUES_SORTED
+from reconciler.config import models
+from reconciler.config.normalize import CPS_VALUES_SORTED
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parent.parent / "schemas" / "campaign.schema.json").read_text(

@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 from conftest import WriteFiles, edit
 
-from reconciler.discovery import Move
+from reconciler.config.campaign import fingerprint
+from reconciler.config.discovery import Move
+from reconciler.config.models import Campaign
+from reconciler.config.validate import load_config
 from reconciler.errors import Location
-from reconciler.models import Campaign
-from reconciler.plan import Plan, PlanOptions, make_plan
-from reconciler.render import markdown, plan_text
-from reconciler.render.common import summary_line
-from reconciler.state import Entry, State, Status, fingerprint
-from reconciler.validate import load_config
+from reconciler.plan.plan import Plan, PlanOptions, make_plan
+from reconciler.plan.render import markdown, plan_text
+from reconciler.plan.render.common import summary_line
+from reconciler.state.model import Entry, State, Status
 
 GOLDEN = Path(__file__).parent / "golden"
 LINEAGE = "0b7c3f5e-0000-4000-8000-000000000001"

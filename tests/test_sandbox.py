@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler import models
+from reconciler.config import models
 from reconciler.errors import ReconcileError
 from reconciler.sandbox import Sandbox, SandboxOptions
 

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from conftest import snapshot
 from jsonschema import Draft7Validator
 
-from reconciler import schema
-from reconciler.cli import cli
-from reconciler.normalize import parse_rate, parse_time_of_day
-from reconciler.validate import load_config
+from reconciler.cli.main import cli
+from reconciler.config import schema
+from reconciler.config.normalize import parse_rate, parse_time_of_day
+from reconciler.config.validate import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO / "schemas"

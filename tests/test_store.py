@@ -17,23 +17,25 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.config.campaign import fingerprint
 from reconciler.errors import LockHeld, StateError
-from reconciler.state import Entry, State, dumps, fingerprint
-from reconciler.store import FileStore, LockInfo
+from reconciler.state.file.store import FileStore
+from reconciler.state.model import Entry, State, dumps
+from reconciler.state.store import LockInfo
 
 REPO = Path(__file__).resolve().parents[1]
 HOLDER = """
 import sys, time
 from pathlib import Path
-from reconciler.store import FileStore
+from reconciler.state.file.store import FileStore
 with FileStore(Path(sys.argv[1])).lock("reconcile apply"):
     time.sleep(float(sys.argv[2]))
 """
 WRITER = """
 import sys
 from pathlib import Path
-from reconciler.state import Entry, State
-from reconciler.store import FileStore
+from reconciler.state.model import Entry, State
+from reconciler.state.file.store import FileStore
 store = FileStore(Path(sys.argv[1]))
 entry = Entry("created", "id", "sha256:x", {"n": "x" * 200}, "k.yaml", "2026-01-01T00:00:00Z")
 with store.lock("reconcile apply"):

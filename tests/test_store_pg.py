@@ -18,10 +18,10 @@ import pytest
 from pg_fixtures import PW_PASSWORD, PW_USER, Cluster
 
 from reconciler.errors import LockHeld, StateError
-from reconciler.journal_pg import PostgresJournal
-from reconciler.pgconn import SCHEMA_VERSION, connect, display_url
-from reconciler.state import Entry, State
-from reconciler.store_pg import PostgresStore
+from reconciler.state.model import Entry, State
+from reconciler.state.postgres.connection import SCHEMA_VERSION, connect, display_url
+from reconciler.state.postgres.journal import PostgresJournal
+from reconciler.state.postgres.store import PostgresStore
 
 PAYLOAD = {"name": "Весенняя акция", "cps": 1.03, "nested": {"list": [1, 2.5, None, True]}}
 
@@ -397,7 +397,7 @@ def test_unlock_never_ends_a_session_that_holds_another_workspace(
     "url", ["postgresql://u@/db?host=/x&pass%77ord=S3CRET", "postgresql://u@/db?sslpassword=S3CRET"]
 )
 def test_encoded_or_ssl_passwords_in_a_url_are_refused_and_masked(url: str) -> None:
-    from reconciler.pgconn import has_password
+    from reconciler.state.postgres.connection import has_password
 
     assert has_password(url)
     assert "S3CRET" not in display_url(url)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import VALID_CAMPAIGN, WriteFiles, edit
 
-from reconciler.validate import Config, load_config
+from reconciler.config.validate import Config, load_config
 
 RULES_OFF = """\
 redialStrategyOptions:

@@ -40,7 +40,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from reconciler import __version__
-from reconciler.cli import cli
+from reconciler.cli.main import cli
 from reconciler.sandbox import Sandbox, SandboxOptions
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import Location
-from reconciler.yamlio import (
+from reconciler.config.yamlio import (
     MAX_FILE_BYTES,
     Document,
     display_path,
@@ -17,6 +16,7 @@ from reconciler.yamlio import (
     load_file,
     resolve_plain,
 )
+from reconciler.errors import Location
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from reconciler import models
+from reconciler.config import models
 from reconciler.errors import ReconcileError
 from reconciler.sandbox.tasks import ListQuery, QueryError, TaskStore, TransitionError, utc_now
 

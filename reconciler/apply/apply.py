@@ -1,0 +1,418 @@
+"""Policy of apply: write-ahead order, in-doubt resolution, the lost-state guard, retries,
+parallelism, rate, signals. Side effects go through the injected store and client.
+
+Per create: journal `pending` (fsync) -> POST -> journal `created` / `removed`, or leave it
+`pending` when the outcome is unknown. A create is never re-sent blindly: an in-doubt entry is
+looked up on the platform by name first, and re-created only with `--retry-pending KEY`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from reconciler.apply import client as api
+from reconciler.errors import ApiError, AuthError, PlanError, ReconcileError, StateError
+from reconciler.plan.plan import Action, InDoubt, Moved, Plan, Replace
+from reconciler.state.model import Entry, State
+from reconciler.state.store import Records, Store, iso_z, utc_now
+
+PENDING_GRACE = timedelta(minutes=2)  # a task may take a while to appear in the list
+# Our clock (the pending time) and the platform's (createdAt) may disagree; a wider window only
+# finds more candidates, and known identities are excluded anyway.
+CLOCK_SKEW = timedelta(minutes=10)
+PENDING_GRACE_ENV = "RECONCILE_PENDING_GRACE"  # seconds; for tests and pipeline rehearsals
+RETRY_ATTEMPTS = 5
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 8.0
+RETRY_AFTER_CAP = 60.0
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 143}
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """What the user asked for."""
+
+    api_url: str
+    parallelism: int = 4
+    rate: float = 5.0  # creates per second; 0 = unlimited
+    retry_pending: tuple[str, ...] = ()
+    allow_duplicate: tuple[str, ...] = ()
+    remote_check: bool = True
+
+
+@dataclass
+class ApplyReport:
+    """What happened, per key, and the exit code it means."""
+
+    created: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    in_doubt: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    stopped: str | None = None
+    signal: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.signal:
+            return EXIT_SIGNAL.get(self.signal, 130)
+        if self.refused or self.in_doubt or self.skipped or self.stopped:
+            return 1
+        return 0
+
+    def summary(self) -> str:
+        return (
+            f"Apply: {len(self.created)} created, {len(self.refused)} refused, "
+            f"{len(self.in_doubt)} in doubt."
+        )
+
+
+class Stop:
+    """A flag set by a signal handler or a 401: no new create starts once it is set."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason: str | None = None
+        self.signal: str | None = None
+
+    def set(self, reason: str, signal: str | None = None) -> None:
+        if not self.event.is_set():
+            self.reason, self.signal = reason, signal
+            self.event.set()
+
+
+class RateLimiter:
+    """At most `rate` starts per second across threads (0 = unlimited)."""
+
+    def __init__(self, rate: float, sleep: Callable[[float], object] = time.sleep) -> None:
+        self.interval = 1 / rate if rate > 0 else 0.0
+        self.next = 0.0
+        self.lock = threading.Lock()
+        self.sleep = sleep
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next)
+            self.next = start + self.interval
+        if start > now:
+            self.sleep(start - now)
+
+
+Echo = Callable[[str], None]
+
+
+class Applier:
+    """Carries out one plan against one locked store and one client."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: api.Twin24Client,
+        options: ApplyOptions,
+        echo: Echo,
+        stop: Stop | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], object] | None = None,
+        error: Echo | None = None,
+    ) -> None:
+        self.store, self.client, self.options, self.echo = store, client, options, echo
+        self.error = error or echo  # problems and warnings (stderr in the CLI)
+        self.stop = stop or Stop()
+        self.clock = clock
+        # Waits between retries end early when a signal stops the run.
+        self.sleep: Callable[[float], object] = sleep or self.stop.event.wait
+        self.report = ApplyReport()
+        self.limiter = RateLimiter(options.rate, self.sleep)
+        self.lock = threading.Lock()
+
+    def run(self, plan: Plan, state: State) -> ApplyReport:
+        """Apply `plan` (made against `state`, read under the lock). Always folds the journal."""
+        if state.api_url and state.api_url != self.options.api_url:
+            raise StateError(
+                f"the state belongs to {state.api_url}, not {self.options.api_url}; use the "
+                "matching --api-url or another --state"
+            )
+        plan.raise_if_unsafe(self.options.allow_duplicate)
+        journal = self.store.journal()
+        try:
+            self._moves(plan, state, journal)
+            creates = self._resolve_and_guard(plan, state, journal)
+            self._creates(creates, state, journal)
+        finally:
+            journal.close()
+            if journal.has_records():
+                folded = self.store.read()
+                self.store.write(replace(folded, api_url=folded.api_url or self.options.api_url))
+            else:  # nothing happened: keep the serial (a saved plan stays fresh for a retry)
+                self.store.fold()
+        if self.stop.reason:
+            self.report.stopped, self.report.signal = self.stop.reason, self.stop.signal
+        return self.report
+
+    def _moves(self, plan: Plan, state: State, journal: Records) -> None:
+        for action in plan.actions:
+            if isinstance(action, Moved):
+                journal.created(action.key, state.campaigns[action.old_key])
+                journal.removed(action.old_key)
+                self.report.moved.append(action.key)
+                self.echo(f"> {action.old_key} -> {action.key}: state entry renamed")
+
+    def _resolve_and_guard(self, plan: Plan, state: State, journal: Records) -> list[Action]:
+        creates = list(plan.creates)
+        doubts = [a for a in plan.actions if isinstance(a, InDoubt)]
+        if not creates and not doubts:
+            return []
+        try:
+            remote = self.client.list_tasks()
+        except AuthError as exc:  # not "unavailable": --no-remote-check would not help
+            raise AuthError(
+                f"nothing was created: the token is missing, wrong or expired; {exc}"
+            ) from None
+        except ApiError as exc:
+            if doubts or self.options.remote_check:
+                raise ApiError(
+                    f"cannot read the remote task list, so apply cannot check for lost state "
+                    f"or in-doubt creates: {exc}. Nothing was created; retry later"
+                    + ("" if doubts else ", or pass --no-remote-check to skip the check")
+                ) from None
+            self.error("warning: remote task list unavailable; --no-remote-check given")
+            remote = []
+        for doubt in doubts:
+            retry = self._resolve(doubt, state.campaigns[doubt.key], state, journal)
+            if retry is not None:
+                creates.append(retry)
+        if len(creates) > plan.options.max_creates:  # --retry-pending re-creates count too
+            raise PlanError(
+                f"apply would create {len(creates)} tasks, more than --max-creates "
+                f"{plan.options.max_creates}; nothing was created"
+            )
+        known = _known_identities(state) | set(self.report.adopted)
+        by_name: dict[str, list[str]] = {}
+        for task in remote:
+            by_name.setdefault(task.name, []).append(task.identity)
+        allowed: list[Action] = []
+        for action in sorted(creates, key=lambda a: a.key):
+            name = str((action.payload or {}).get("name"))
+            unknown = [i for i in by_name.get(name, []) if i not in known]
+            if unknown:  # --no-remote-check only matters when the list is unavailable
+                self.report.skipped.append((action.key, "exists on the platform"))
+                self.error(
+                    f"{action.source}:1:1: error: a task named {name!r} already exists on the "
+                    f"platform ({', '.join(unknown)}) but the state does not know it; nothing "
+                    f"was sent. If it is this campaign, run `reconcile import {action.key} "
+                    f"{unknown[0]}`"
+                )
+                continue
+            allowed.append(action)
+        return allowed
+
+    def _resolve(
+        self, action: InDoubt, entry: Entry, state: State, journal: Records
+    ) -> Action | None:
+        since = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
+        name = str(entry.payload.get("name"))
+        # Tasks the state already knows (this key's replaced ones included) are never "the"
+        # task of a pending create, whatever their name.
+        known = _known_identities(state)
+        listed = self.client.list_tasks(keyword=name, since=since - CLOCK_SKEW)
+        candidates = [t for t in listed if t.name == name and t.identity not in known]
+        undated = [t for t in candidates if _created_at(t.created_at) is None]
+        matches = [t for t in candidates if _after(t.created_at, since)]
+        if undated:
+            ids = ", ".join(t.identity for t in undated)
+            self.report.in_doubt.append((action.key, f"cannot date {ids}"))
+            self.error(
+                f"? {action.key}: the platform lists {ids} named {name!r} without a creation "
+                f"time, so apply cannot tell whether it is this create. If it is, run "
+                f"`reconcile import {action.key} ID`"
+            )
+            return None
+        if len(matches) == 1:
+            adopted = replace(entry, status="created", identity=matches[0].identity)
+            journal.created(action.key, adopted)
+            self.report.adopted.append(matches[0].identity)
+            self.echo(f"? {action.key}: found on the platform as {matches[0].identity}; adopted")
+            return None
+        if len(matches) > 1:
+            ids = ", ".join(t.identity for t in matches)
+            self.report.in_doubt.append((action.key, f"several tasks match: {ids}"))
+            self.error(
+                f"? {action.key}: {len(matches)} tasks named {name!r} were created since "
+                f"{entry.created_at}: {ids}. Keep one with `reconcile import {action.key} ID` "
+                "(and halt the others on the platform)"
+            )
+            return None
+        grace = pending_grace()
+        if self.clock() - since < grace:
+            wait = iso_z(since + grace)
+            self.report.in_doubt.append((action.key, "not visible yet"))
+            self.echo(f"? {action.key}: not on the platform yet; run apply again after {wait}")
+            return None
+        if action.key in self.options.retry_pending:
+            self.echo(f"? {action.key}: not on the platform; re-creating (--retry-pending)")
+            return Replace(action.key, entry.source, entry.fingerprint, None, entry.payload)
+        self.report.in_doubt.append((action.key, "not found on the platform"))
+        self.echo(
+            f"? {action.key}: a create was sent at {entry.created_at} but no such task is on "
+            f"the platform; if you are sure, re-send with --retry-pending {action.key}"
+        )
+        return None
+
+    def _creates(self, creates: list[Action], state: State, journal: Records) -> None:
+        workers = max(1, self.options.parallelism)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create") as pool:
+            for future in [pool.submit(self._create, a, state, journal) for a in creates]:
+                future.result()
+
+    def _create(self, action: Action, state: State, journal: Records) -> None:
+        if self.stop.event.is_set():
+            with self.lock:
+                self.report.skipped.append((action.key, f"not started: {self.stop.reason}"))
+            return
+        self.limiter.wait()
+        if self.stop.event.is_set():  # the signal came while this create waited for its turn
+            with self.lock:
+                self.report.skipped.append((action.key, f"not started: {self.stop.reason}"))
+            return
+        previous = state.campaigns.get(action.key)
+        replaced = previous.replaced if previous else ()
+        if previous is not None and previous.status == "created" and previous.identity:
+            replaced = (*replaced, previous.identity)
+        payload = action.payload or {}
+        pending = Entry(
+            "pending",
+            None,
+            action.fingerprint or "",
+            payload,
+            action.source or "",
+            iso_z(self.clock()),
+            replaced,
+        )
+        journal.pending(action.key, pending)  # the write-ahead rule: recorded before it is sent
+        outcome = self._send(action)
+        with self.lock:
+            self._record(action, outcome, pending, previous, journal)
+
+    def _send(self, action: Action) -> api.CreateOutcome:
+        payload = action.payload or {}
+        for attempt in range(RETRY_ATTEMPTS):
+            outcome = self.client.create(payload)
+            if isinstance(outcome, api.NotSent):
+                delay = _backoff(attempt)
+            elif isinstance(outcome, api.RateLimited):
+                delay = (
+                    outcome.retry_after if outcome.retry_after is not None else _backoff(attempt)
+                )
+                if delay > RETRY_AFTER_CAP:
+                    reason = (
+                        f"rate limited: the API asks to wait {delay:.0f}s, more than the "
+                        f"{RETRY_AFTER_CAP:.0f}s cap; run apply again later"
+                    )
+                    self.stop.set(reason)  # every other create would meet the same limit
+                    return api.NotSent(reason)
+            else:
+                return outcome
+            if attempt + 1 < RETRY_ATTEMPTS:
+                self.sleep(delay)
+            if self.stop.event.is_set():  # nothing was created by the attempts so far
+                return api.NotSent(f"not retried: {self.stop.reason}")
+        return outcome
+
+    def _record(
+        self,
+        action: Action,
+        outcome: api.CreateOutcome,
+        pending: Entry,
+        previous: Entry | None,
+        journal: Records,
+    ) -> None:
+        source = action.source or action.key
+        if isinstance(outcome, api.Created):
+            journal.created(
+                action.key, replace(pending, status="created", identity=outcome.identity)
+            )
+            self.report.created.append(action.key)
+            self.echo(f"+ {action.key}: created {outcome.identity}")
+            return
+        if isinstance(outcome, api.InDoubt):
+            self.report.in_doubt.append((action.key, outcome.reason))
+            self.error(
+                f"{source}:1:1: error: {action.key}: outcome unknown ({outcome.reason}); it stays "
+                "pending and is never re-sent blindly: the next apply looks for it first"
+            )
+            return
+        # Nothing was created: forget the pending record (or restore what was replaced).
+        if previous is not None and previous.status == "created":
+            journal.created(action.key, previous)
+        else:
+            journal.removed(action.key)
+        if isinstance(outcome, api.Unauthorized):
+            self.stop.set("the API answered 401: the token is missing, wrong or expired")
+            self.report.refused.append((action.key, outcome.message))
+            self.error(
+                f"error: {outcome.message}: the token is missing, wrong or expired; "
+                "stopping (set TWIN24_TOKEN or --token-file)"
+            )
+            return
+        message = (
+            outcome.message
+            if isinstance(outcome, api.Refused)
+            else (
+                outcome.reason
+                if isinstance(outcome, api.NotSent)
+                else f"rate limited (HTTP 429) {RETRY_ATTEMPTS} times; run apply again later"
+            )
+        )
+        self.report.refused.append((action.key, message))
+        self.error(f"{source}:1:1: error: {action.key}: refused by the API: {message}")
+
+
+def pending_grace() -> timedelta:
+    """How long "not on the platform" is not believed: PENDING_GRACE, or the env knob."""
+    text = os.environ.get(PENDING_GRACE_ENV)
+    if text is None or not text.strip():
+        return PENDING_GRACE
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ReconcileError(
+            f"{PENDING_GRACE_ENV}={text!r} is not a number of seconds >= 0; fix or unset it"
+        )
+    return timedelta(seconds=seconds)
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2))
+
+
+def _known_identities(state: State) -> set[str | None]:
+    return {e.identity for e in state.campaigns.values()} | {
+        old for e in state.campaigns.values() for old in e.replaced
+    }
+
+
+def _created_at(text: str | None) -> datetime | None:
+    """A task's creation time, or None when it is missing, unparseable or has no zone."""
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _after(created_at: str | None, since: datetime) -> bool:
+    moment = _created_at(created_at)
+    return moment is not None and moment >= since - CLOCK_SKEW

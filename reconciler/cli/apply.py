@@ -1,0 +1,201 @@
+"""`reconcile apply` and `check-remote`: the commands that talk to the Twin24 API."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.build import Services, api_url_of, build_config, build_plan, build_store
+from reconciler.cli.options import (
+    API_URL,
+    CAMPAIGNS,
+    LOCK_TIMEOUT,
+    STATE,
+    TOKEN_FILE,
+    WORKSPACE,
+    color,
+    plan_options,
+)
+from reconciler.errors import InputError, ReconcileError
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _confirm(planfile_given: bool, auto_approve: bool) -> None:
+    if planfile_given or auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise ReconcileError(
+            "apply needs confirmation: run it on a terminal and answer `yes`, pass "
+            "--auto-approve, or apply a saved plan file"
+        )
+    answer = click.prompt("Do you want to create these tasks? Only `yes` is accepted", default="")
+    if answer != "yes":
+        raise ReconcileError("apply cancelled; nothing was changed")
+
+
+def _install_signals(stop: Any) -> dict[int, Any]:
+    """Route Ctrl-C, SIGTERM and SIGHUP to `stop`; returns the handlers to put back."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        stop.set(f"received {name}: no new creates start; in-flight creates are recorded", name)
+        click.echo(
+            f"\n{name} received: finishing the creates in flight, starting no more.", err=True
+        )
+
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            number = getattr(signal, name)
+            previous[number] = signal.signal(number, handler)
+    return previous
+
+
+@click.command()
+@click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@CAMPAIGNS
+@STATE
+@WORKSPACE
+@API_URL
+@TOKEN_FILE
+@LOCK_TIMEOUT
+@click.option("--auto-approve", is_flag=True, help="Do not ask for `yes`.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="At most N creates per second (0: no limit).",
+)
+@click.option("--retry-pending", multiple=True, metavar="KEY", help="Re-send in-doubt KEY.")
+@click.option("--allow-duplicate", multiple=True, metavar="KEY", help="Allow a probable rename.")
+@click.option(
+    "--no-remote-check",
+    is_flag=True,
+    help="Skip the lost-state guard if the list endpoint is unavailable.",
+)
+@plan_options
+def apply(
+    planfile: Path | None,
+    campaigns_dir: Path,
+    state_path: str | None,
+    workspace: str,
+    api_url: str | None,
+    token_file: Path | None,
+    lock_timeout: float,
+    auto_approve: bool,
+    parallelism: int,
+    rate: float,
+    retry_pending: tuple[str, ...],
+    allow_duplicate: tuple[str, ...],
+    no_remote_check: bool,
+    no_color: bool,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    timezone: str,
+    max_creates: int,
+    sandbox: bool,
+) -> None:
+    """Carry out the plan: create the missing tasks, record them in the state."""
+    from reconciler.apply.apply import Applier, ApplyOptions, Stop
+    from reconciler.plan import planfile as planfiles
+    from reconciler.plan.plan import InDoubt
+    from reconciler.plan.render import plan_text
+
+    url = api_url_of(api_url, sandbox)
+    saved = planfiles.load(planfile) if planfile is not None else None
+    if saved is not None:
+        bound = saved["binding"]
+        targets, replace = tuple(bound["targets"]), tuple(bound["replace"])
+        max_creates = bound["max_creates"]
+    store = build_store(state_path, sandbox, workspace)
+    with store.lock("reconcile apply", lock_timeout):
+        the_plan, config, current = build_plan(
+            campaigns_dir, store.read, targets, replace, timezone, max_creates
+        )
+        if saved is not None:
+            planfiles.check_fresh(saved, config.campaigns, current, url, the_plan)
+        click.echo(plan_text.text(the_plan, color=color(no_color)), nl=False)
+        if the_plan.problems:
+            raise InputError(list(the_plan.problems))
+        work = the_plan.has_changes or any(isinstance(a, InDoubt) for a in the_plan.actions)
+        if not work:
+            store.fold()  # a journal left by a killed run goes into the state file now
+            click.echo("Apply: 0 created, 0 refused, 0 in doubt.")
+            return
+        the_plan.raise_if_unsafe(allow_duplicate)
+        _confirm(saved is not None, auto_approve)
+        services = Services(api_url, token_file, sandbox)
+        stop = Stop()
+        previous = _install_signals(stop)
+        options = ApplyOptions(
+            url, parallelism, rate, retry_pending, allow_duplicate, not no_remote_check
+        )
+        try:
+            report = Applier(
+                store, services.client, options, click.echo, stop, error=_echo_err
+            ).run(the_plan, current)
+        finally:
+            services.close()
+            for number, handler in previous.items():  # apply may run inside a longer process
+                signal.signal(number, handler)
+    click.echo(report.summary())
+    if report.stopped:
+        click.echo(f"stopped: {report.stopped}", err=True)
+    raise SystemExit(report.exit_code)
+
+
+@click.command("check-remote")
+@CAMPAIGNS
+@STATE
+@WORKSPACE
+@API_URL
+@TOKEN_FILE
+@click.option("--sandbox", is_flag=True, help="Check against the embedded sandbox.")
+def check_remote(
+    campaigns_dir: Path,
+    state_path: str | None,
+    workspace: str,
+    api_url: str | None,
+    token_file: Path | None,
+    sandbox: bool,
+) -> None:
+    """Read-only: compare the state with the remote task list (exit 2 on any difference)."""
+    config = build_config(campaigns_dir)  # a campaign with errors would drop out of the match
+    current = build_store(state_path, sandbox, workspace).read()
+    services = Services(api_url, token_file, sandbox)
+    try:
+        remote = services.client.list_tasks()
+    finally:
+        services.close()
+    by_id = {t.identity: t for t in remote}
+    known = {e.identity for e in current.campaigns.values()}
+    names = {c.payload["name"]: key for key, c in config.campaigns.items()}
+    findings = []
+    for key, entry in sorted(current.campaigns.items()):
+        if entry.status != "created":
+            findings.append(f"? {key}: pending (a create is in doubt); run `reconcile apply`")
+        elif entry.identity not in by_id:
+            findings.append(f"- {key}: task {entry.identity} is gone from the platform")
+        elif by_id[entry.identity].status == "HALTED":
+            findings.append(f"! {key}: task {entry.identity} is HALTED on the platform")
+    for task in sorted(remote, key=lambda t: (t.name, t.identity)):
+        if task.identity not in known and task.name in names:
+            findings.append(
+                f"+ {names[task.name]}: remote task {task.identity} named {task.name!r} is not "
+                f"in the state; adopt it with `reconcile import {names[task.name]} "
+                f"{task.identity}`"
+            )
+    for line in findings:
+        click.echo(line)
+    click.echo(f"check-remote: {len(findings)} difference(s), {len(remote)} remote task(s).")
+    if findings:
+        raise SystemExit(2)

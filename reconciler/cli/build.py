@@ -1,0 +1,155 @@
+"""Compose the parts a command needs: the store, the validated config, the plan, the API.
+
+Commands parse options and call these; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.cli.options import DEFAULT_STATE, SANDBOX_API_URL, SANDBOX_STATE
+from reconciler.errors import InputError, ReconcileError, StateError
+
+if TYPE_CHECKING:
+    from reconciler.state.model import State
+    from reconciler.state.store import DatabaseStore, Store
+
+
+def build_store(state_path: str | None, sandbox: bool = False, workspace: str = "default") -> Store:
+    """The state store for `--state`: a postgresql:// URL's workspace, or a file (the
+    sandbox has its own default file)."""
+    from reconciler.state.file.store import FileStore
+    from reconciler.state.postgres.store import PostgresStore, is_postgres_url
+
+    if state_path is not None and is_postgres_url(state_path):
+        return PostgresStore(state_path, workspace)
+    if workspace != "default":
+        raise StateError(
+            f"--workspace {workspace!r} needs a postgresql:// --state; a state file has no "
+            "workspaces: use another --state file instead"
+        )
+    if sandbox and state_path is None:
+        SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
+    return FileStore(
+        Path(state_path) if state_path else SANDBOX_STATE if sandbox else DEFAULT_STATE
+    )
+
+
+def read_state_file(path: Path) -> State:
+    """The state in the file at `path` (never a database URL), its journal replayed."""
+    from reconciler.state.file.store import FileStore
+
+    return FileStore(path).read()
+
+
+def build_postgres_store(state_path: str | None, workspace: str, command: str) -> DatabaseStore:
+    """The PostgreSQL store `command` needs; a file --state is refused."""
+    from reconciler.state.store import DatabaseStore
+
+    store = build_store(state_path, workspace=workspace)
+    if not isinstance(store, DatabaseStore):
+        raise StateError(
+            f"`reconcile {command}` needs a postgresql://USER@HOST:PORT/DB --state (or env "
+            f"RECONCILE_STATE); {store.where} is a state file"
+        )
+    return store
+
+
+def build_config(campaigns_dir: Path) -> Any:
+    """Load and validate the campaigns; raise InputError on any error."""
+    from reconciler.config.cache import ValidationCache
+    from reconciler.config.validate import load_config
+
+    config = load_config(campaigns_dir, ValidationCache.default())
+    if config.errors:
+        raise InputError(config.problems)
+    return config
+
+
+def api_url_of(api_url: str | None, sandbox: bool) -> str:
+    if sandbox:
+        return SANDBOX_API_URL
+    from reconciler.apply.client import DEFAULT_API_URL
+
+    return api_url or DEFAULT_API_URL
+
+
+def build_plan(
+    campaigns_dir: Path,
+    read_state: Any,
+    targets: tuple[str, ...],
+    replace: tuple[str, ...],
+    timezone: str,
+    max_creates: int,
+) -> tuple[Any, Any, Any]:
+    """Validate the campaigns, then read the state and plan; returns (plan, config, state).
+
+    The state is read after validation: worker processes forked by the validation then do not
+    inherit (and copy) a large state.
+    """
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from reconciler.plan.plan import PlanOptions, make_plan
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"unknown time zone {timezone!r}", param_hint="--timezone"
+        ) from None
+    config = build_config(campaigns_dir)
+    state = read_state()
+    options = PlanOptions(targets, replace, max_creates, timezone, datetime.now(UTC))
+    return make_plan(config.campaigns, config.moves, state, options), config, state
+
+
+class Services:
+    """The API side of a run: a client, and the embedded sandbox when --sandbox is given."""
+
+    def __init__(self, api_url: str | None, token_file: Path | None, sandbox: bool) -> None:
+        from reconciler.apply.client import Timeouts, Twin24Client, read_token
+
+        self.sandbox: Any = None
+        if sandbox:
+            from reconciler.sandbox import Sandbox, SandboxOptions
+
+            SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
+            self.sandbox = Sandbox(
+                SandboxOptions(port=0, data_file=SANDBOX_STATE.parent / "sandbox.tasks.json")
+            )
+            self.sandbox.start()
+            url, token = self.sandbox.url, "sandbox"
+        else:
+            from reconciler.apply.client import DEFAULT_API_URL
+
+            url, token = api_url or DEFAULT_API_URL, read_token(token_file, os.environ)
+        self.client = Twin24Client(url, token, timeouts=Timeouts(read=_read_timeout()))
+
+    def close(self) -> None:
+        self.client.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+READ_TIMEOUT_ENV = "RECONCILE_READ_TIMEOUT"
+
+
+def _read_timeout() -> float:
+    """The client's read timeout: env RECONCILE_READ_TIMEOUT seconds (tests), else the default."""
+    from reconciler.apply.client import Timeouts
+
+    text = os.environ.get(READ_TIMEOUT_ENV, "").strip()
+    if not text:
+        return Timeouts.read
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ReconcileError(f"{READ_TIMEOUT_ENV}={text!r} is not a number of seconds > 0")
+    return seconds

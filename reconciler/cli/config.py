@@ -1,0 +1,94 @@
+"""`reconcile validate`, `schema` and `fmt`: the commands that only read campaign files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.options import CAMPAIGNS, github_actions
+
+
+@click.command()
+@CAMPAIGNS
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="How problems are printed.",
+)
+def validate(campaigns_dir: Path, fmt: str) -> None:
+    """Check every campaign; print every problem in every file (exit 1 on any error)."""
+    from reconciler.config.cache import ValidationCache
+    from reconciler.config.validate import load_config
+    from reconciler.plan.render import problems as render_problems
+
+    config = load_config(campaigns_dir, ValidationCache.default())
+    out = render_problems.FORMATS[fmt](config.problems)
+    if fmt == "json":
+        click.echo(out, nl=False)
+    elif out:
+        click.echo(out, nl=False, err=fmt == "text")
+    if github_actions() and fmt != "github":
+        # on stderr when stdout is JSON (the runner reads workflow commands from both streams)
+        click.echo(render_problems.github(config.problems), nl=False, err=fmt == "json")
+    if config.errors:
+        if fmt == "text":
+            files = len({p.location.file for p in config.errors})
+            click.echo(f"error: {len(config.errors)} problem(s) in {files} file(s).", err=True)
+        raise SystemExit(1)
+    if fmt == "text":
+        click.echo(f"{len(config.campaigns)} campaign(s) valid.")
+
+
+@click.command()
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="schemas",
+    show_default=True,
+    help="Where the two schema files go.",
+)
+@click.option("--check", is_flag=True, help="Exit 1 when the files on disk are out of date.")
+def schema(output_dir: Path, check: bool) -> None:
+    """Write the two JSON Schemas generated from the models."""
+    from reconciler.config import schema as schemas
+
+    if check:
+        stale = schemas.stale(output_dir)
+        for path in stale:
+            click.echo(f"{path}: out of date; run `reconcile schema` and commit it", err=True)
+        if stale:
+            raise SystemExit(1)
+        click.echo("schemas are up to date.")
+        return
+    for path in schemas.write(output_dir):
+        click.echo(f"wrote {path}")
+
+
+@click.command()
+@CAMPAIGNS
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 when a file would change.")
+def fmt(campaigns_dir: Path, check: bool) -> None:
+    """Rewrite campaign and _defaults.yaml files in canonical form (API key order, comments
+    and quoting kept)."""
+    from reconciler.config import fmt as formatter
+    from reconciler.plan.render import problems as render_problems
+
+    results = formatter.format_files(campaigns_dir)
+    problems = [r.problem for r in results if r.problem is not None]
+    changed = [r for r in results if r.changed]
+    click.echo(render_problems.text(problems), nl=False, err=True)
+    if check:
+        for result in changed:
+            click.echo(f"{result.file}: would be reformatted (run `reconcile fmt`)", err=True)
+        if changed or problems:
+            raise SystemExit(1)
+        click.echo(f"{len(results)} file(s) already canonical.")
+        return
+    for path in formatter.write_results(results):
+        click.echo(f"reformatted {path}")
+    if problems:
+        raise SystemExit(1)

@@ -1,0 +1,73 @@
+"""Click commands: parse options, build the parts, make one call, render, exit.
+
+Errors are caught once, in `main`: a `ReconcileError` prints `error: MESSAGE` and exits with
+its code; click's usage errors exit 1 (the spec reserves 2 for "plan has changes"). Heavy
+modules are imported inside the commands so `reconcile --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from reconciler import __version__
+from reconciler.cli import apply, config, plan, sandbox, state
+from reconciler.errors import InputError, ReconcileError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconcile")
+def cli() -> None:
+    """Campaigns-as-code for Twin24: validate, plan and apply call tasks from YAML."""
+
+
+for command in (
+    config.validate,
+    config.schema,
+    config.fmt,
+    plan.plan,
+    apply.apply,
+    apply.check_remote,
+    state.state,
+    state.import_,
+    sandbox.sandbox,
+):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: run the CLI and turn every error into its exit code."""
+    try:
+        cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1)
+    except InputError as exc:
+        from reconciler.plan.render import problems as render_problems
+
+        click.echo(render_problems.text(exc.problems), nl=False, err=True)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except ReconcileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, never a traceback
+        if os.environ.get("RECONCILE_DEBUG"):
+            raise
+        click.echo(f"error: internal error ({type(exc).__name__}); please report it", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,197 @@
+"""`reconcile state ...` and `reconcile import`: inspect and edit the state, under the lock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from reconciler.cli.build import (
+    api_url_of,
+    build_config,
+    build_postgres_store,
+    build_store,
+    read_state_file,
+)
+from reconciler.cli.options import API_URL, CAMPAIGNS, LOCK_TIMEOUT, STATE, WORKSPACE
+from reconciler.errors import StateError
+
+
+@click.group()
+def state() -> None:
+    """Inspect and edit the state (under the lock)."""
+
+
+@state.command("list")
+@STATE
+@WORKSPACE
+def state_list(state_path: str | None, workspace: str) -> None:
+    """List the keys in the state with their status and identity."""
+    current = build_store(state_path, workspace=workspace).read()
+    for key, entry in sorted(current.campaigns.items()):
+        click.echo(f"{key}\t{entry.status}\t{entry.identity or '-'}")
+
+
+@state.command("show")
+@STATE
+@WORKSPACE
+@click.argument("key")
+def state_show(state_path: str | None, workspace: str, key: str) -> None:
+    """Show one state entry as JSON."""
+    import json
+
+    current = build_store(state_path, workspace=workspace).read()
+    if key not in current.campaigns:
+        raise StateError(f"no state entry {key!r}; see `reconcile state list`")
+    click.echo(json.dumps(current.campaigns[key].to_json(), indent=2, ensure_ascii=False))
+
+
+@state.command("rm")
+@STATE
+@WORKSPACE
+@LOCK_TIMEOUT
+@click.argument("key")
+def state_rm(state_path: str | None, workspace: str, lock_timeout: float, key: str) -> None:
+    """Forget KEY (the task stays on the platform)."""
+    store = build_store(state_path, workspace=workspace)
+    with store.lock("reconcile state rm", lock_timeout):
+        current = store.read()
+        if key not in current.campaigns:
+            raise StateError(f"no state entry {key!r}; see `reconcile state list`")
+        entries = {k: e for k, e in current.campaigns.items() if k != key}
+        written = store.write(current.with_entries(entries))
+    click.echo(
+        f"Removed {key} from the state (serial {written.serial}); the task stays on the platform."
+    )
+
+
+@state.command("mv")
+@STATE
+@WORKSPACE
+@LOCK_TIMEOUT
+@click.argument("old")
+@click.argument("new")
+def state_mv(
+    state_path: str | None, workspace: str, lock_timeout: float, old: str, new: str
+) -> None:
+    """Rename the state entry OLD to NEW (after a campaign file was renamed)."""
+    store = build_store(state_path, workspace=workspace)
+    with store.lock("reconcile state mv", lock_timeout):
+        current = store.read()
+        if old not in current.campaigns:
+            raise StateError(f"no state entry {old!r}; see `reconcile state list`")
+        if new in current.campaigns:
+            raise StateError(f"the state already has {new!r}; remove it first if it is stale")
+        entries = dict(current.campaigns)
+        entries[new] = entries.pop(old)
+        written = store.write(current.with_entries(entries))
+    click.echo(f"Moved {old} to {new} (serial {written.serial}).")
+
+
+@state.command("unlock")
+@STATE
+@WORKSPACE
+@click.argument("lock_id")
+def state_unlock(state_path: str | None, workspace: str, lock_id: str) -> None:
+    """Remove a lock left behind by a dead run."""
+    build_store(state_path, workspace=workspace).unlock(lock_id)
+    click.echo(f"Removed lock {lock_id}.")
+
+
+@state.command("init")
+@STATE
+def state_init(state_path: str | None) -> None:
+    """Create or upgrade the reconcile schema in a PostgreSQL --state (idempotent)."""
+    from reconciler.state.postgres.store import SCHEMA_VERSION, display_url
+
+    created = build_postgres_store(state_path, "default", "state init").init()
+    done = "Created" if created else "Found"
+    click.echo(
+        f"{done} the reconcile schema version {SCHEMA_VERSION} in {display_url(state_path or '')}."
+    )
+
+
+@state.command("pull")
+@STATE
+@WORKSPACE
+def state_pull(state_path: str | None, workspace: str) -> None:
+    """Print the state in the state-file format (from either backend)."""
+    from reconciler.state.model import dumps
+
+    current = build_store(state_path, workspace=workspace).pull()
+    click.echo(dumps(current), nl=False)
+
+
+@state.command("push")
+@STATE
+@WORKSPACE
+@LOCK_TIMEOUT
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def state_push(state_path: str | None, workspace: str, lock_timeout: float, file: Path) -> None:
+    """Upload the state file FILE into a PostgreSQL workspace (an empty one, or one of the
+    same lineage at an older serial)."""
+    local = read_state_file(file)
+    if not local.exists:
+        raise StateError(f"{file}: no state file; nothing was pushed")
+    store = build_postgres_store(state_path, workspace, "state push")
+    with store.lock("reconcile state push", lock_timeout):
+        pushed = store.push(local)
+    click.echo(
+        f"Pushed {file} (lineage {pushed.lineage}, serial {pushed.serial}, "
+        f"{len(pushed.campaigns)} entries) to {store.where}."
+    )
+
+
+@click.command("import")
+@CAMPAIGNS
+@STATE
+@WORKSPACE
+@API_URL
+@LOCK_TIMEOUT
+@click.argument("key")
+@click.argument("identity")
+def import_(
+    campaigns_dir: Path,
+    state_path: str | None,
+    workspace: str,
+    api_url: str | None,
+    lock_timeout: float,
+    key: str,
+    identity: str,
+) -> None:
+    """Record an existing remote task IDENTITY as the applied version of campaign KEY."""
+    from reconciler.state.model import Entry
+    from reconciler.state.store import iso_z, utc_now
+
+    config = build_config(campaigns_dir)
+    if key not in config.campaigns:
+        raise StateError(f"no campaign file has the key {key!r}")
+    campaign = config.campaigns[key]
+    store = build_store(state_path, workspace=workspace)
+    with store.lock("reconcile import", lock_timeout):
+        current = store.read()
+        existing = current.campaigns.get(key)
+        if existing is not None and existing.status == "created":
+            raise StateError(
+                f"{key} is already in the state as {existing.identity}; `reconcile state rm "
+                f"{key}` first if that is wrong"
+            )
+        entry = Entry(
+            "created",
+            identity,
+            campaign.fingerprint,
+            campaign.payload,
+            campaign.source,
+            iso_z(utc_now()),
+            existing.replaced if existing is not None else (),  # a pending replace keeps them
+        )
+        if api_url and current.api_url and api_url != current.api_url:
+            raise StateError(
+                f"the state belongs to {current.api_url}, not {api_url}; import with the "
+                "matching --api-url or another --state"
+            )
+        url = current.api_url or api_url_of(api_url, False)
+        entries = {**current.campaigns, key: entry}
+        written = store.write(replace(current, campaigns=entries, api_url=url))
+    click.echo(f"Imported {key} as {identity} (serial {written.serial}).")

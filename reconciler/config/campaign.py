@@ -1,0 +1,39 @@
+"""A valid campaign as the rest of the program sees it. Kept free of pydantic, so that a run
+served from the validation cache never imports it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import Location
+
+# Bump when the payload contract (models.py) changes in a way that makes old plans, schemas
+# or cached validation results wrong.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One valid campaign: its key, the file it came from, the exact body and its fingerprint."""
+
+    key: str
+    source: str
+    payload: dict[str, Any]
+    fingerprint: str
+    # Where `name` and `startMoment` were written (for problems found later, in the plan).
+    spots: dict[str, Location] = field(default_factory=dict, compare=False)
+
+
+def canonical_json(payload: Any) -> bytes:
+    """Sorted keys, no spaces, non-ASCII as itself, UTF-8 (the fingerprint's input)."""
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def fingerprint(payload: Any) -> str:
+    """`sha256:` + hex SHA-256 of the canonical JSON of `payload`."""
+    return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()

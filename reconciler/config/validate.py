@@ -1,0 +1,170 @@
+"""load -> merge -> normalize -> validate: every campaign, every problem, at the right line.
+
+`load_config` never raises for bad input: problems are values. Only reading files happens here
+(and the validation cache, see `cache.py`).
+
+Speed on large repositories comes from two places, neither of which changes a result:
+- a campaign whose bytes, defaults bytes, file name and tool version are all unchanged since a
+  clean validation is taken from the cache (problems are never cached: a file with any problem
+  is validated again every time);
+- the campaigns that are not in the cache are checked in worker processes when there are many.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.config.cache import ValidationCache, cache_key
+from reconciler.config.campaign import Campaign
+from reconciler.config.discovery import CampaignFile, Move, discover, display, load_moves
+from reconciler.config.yamlio import MAX_FILE_BYTES, Document, load_bytes, load_file
+from reconciler.errors import Location, Problem
+
+PARALLEL_MIN_FILES = 400  # below this, starting workers costs more than it saves
+
+
+@dataclass
+class Config:
+    """The desired campaigns of one campaigns folder, with every problem found."""
+
+    campaigns: dict[str, Campaign] = field(default_factory=dict)
+    moves: list[Move] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+
+def load_config(root: Path, cache: ValidationCache | None = None) -> Config:
+    """Discover, load and validate every campaign below `root`."""
+    layout = discover(root)
+    config = Config(problems=list(layout.problems))
+    defaults = _Defaults({path: _read(path) for path in layout.defaults})
+    jobs: list[tuple[CampaignFile, bytes | None, str]] = []
+    found: list[Campaign] = []
+    for campaign_file in layout.campaigns:
+        raw = _read(campaign_file.fs_path)
+        chain = [defaults.raw.get(p) for p in campaign_file.defaults]
+        key = cache_key(campaign_file, raw, chain)
+        hit = cache.get(key) if cache is not None and key else None
+        if hit is not None:
+            found.append(hit)
+        else:
+            jobs.append((campaign_file, raw, key))
+    for key, campaign, problems in _check_all(jobs, defaults):
+        config.problems += problems
+        if campaign is not None:
+            found.append(campaign)
+            if cache is not None and key and not problems:
+                cache.put(key, campaign)
+    config.problems += defaults.problems()  # also of a _defaults.yaml no campaign uses yet
+    _unique_names(sorted(found, key=lambda c: c.key), config)
+    if layout.moved is not None:
+        moves, problems = load_moves(layout.moved, {c.key for c in layout.campaigns})
+        config.moves, config.problems = moves, config.problems + problems
+    config.problems = sorted(dict.fromkeys(config.problems))
+    if cache is not None:
+        cache.save(keep={key for _, _, key in jobs} | cache.used)
+    return config
+
+
+def _read(path: Path | str) -> bytes | None:
+    """A file's bytes, or None when it is too large or unreadable (the loader reports it)."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+                return None
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _unique_names(campaigns: list[Campaign], config: Config) -> None:
+    names: dict[str, Campaign] = {}
+    for campaign in campaigns:
+        name = campaign.payload["name"]
+        other = names.get(name)
+        if other is None:
+            names[name] = campaign
+            config.campaigns[campaign.key] = campaign
+            continue
+        config.campaigns.pop(other.key, None)
+        for this, that in ((campaign, other), (other, campaign)):
+            config.problems.append(
+                Problem(
+                    this.spots.get("name", Location(this.source)),
+                    "name",
+                    f"name {name!r} is also used by {that.source}; names must be unique "
+                    "(they find an in-doubt create again on the platform)",
+                )
+            )
+
+
+class _Defaults:
+    """The `_defaults.yaml` files of one run: read once, each parsed at most once."""
+
+    def __init__(self, raw: dict[Path, bytes | None]) -> None:
+        self.raw = raw
+        self.docs: dict[Path, Document] = {}
+
+    def doc(self, path: Path) -> Document:
+        if path not in self.docs:
+            raw, file = self.raw.get(path), display(path)
+            self.docs[path] = load_file(path, file) if raw is None else load_bytes(raw, file)
+        return self.docs[path]
+
+    def problems(self) -> list[Problem]:
+        return [p for path in sorted(self.raw) for p in self.doc(path).problems]
+
+
+Result = tuple[str, Campaign | None, list[Problem]]
+
+
+def _check_all(
+    jobs: list[tuple[CampaignFile, bytes | None, str]], defaults: _Defaults
+) -> Iterable[Result]:
+    workers = min(os.cpu_count() or 1, 8)
+    # fork is only safe while this process runs a single thread (no sandbox, no apply pool).
+    if len(jobs) < PARALLEL_MIN_FILES or workers < 2 or threading.active_count() > 1:
+        return [_check_one(job, defaults) for job in jobs]
+    import multiprocessing
+
+    chunks = [jobs[i::workers] for i in range(workers)]
+    # With fork, the initializer's arguments reach the workers without pickling.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers, initializer=_worker_start, initargs=(defaults,)) as pool:
+        parts = pool.map(_check_chunk, chunks)
+    return [result for part in parts for result in part]
+
+
+_worker_defaults: _Defaults | None = None  # set in each worker process only
+
+
+def _worker_start(defaults: _Defaults) -> None:
+    global _worker_defaults
+    _worker_defaults = defaults
+
+
+def _check_chunk(jobs: list[tuple[CampaignFile, bytes | None, str]]) -> list[Result]:
+    assert _worker_defaults is not None
+    return [_check_one(job, _worker_defaults) for job in jobs]
+
+
+def _check_one(job: tuple[CampaignFile, bytes | None, str], defaults: _Defaults) -> Result:
+    from reconciler.config.check import check_campaign
+
+    campaign_file, raw, key = job
+    chain = [defaults.doc(p) for p in campaign_file.defaults]
+    if raw is None:
+        doc = load_file(campaign_file.path, campaign_file.file)
+    else:
+        doc = load_bytes(raw, campaign_file.file)
+    if doc.problems or any(d.problems for d in chain):
+        return key, None, doc.problems  # a broken _defaults.yaml is reported once, by itself
+    campaign, problems, _ = check_campaign(campaign_file, chain, doc)
+    return key, campaign, problems

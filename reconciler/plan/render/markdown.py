@@ -1,0 +1,72 @@
+"""The plan as Markdown for a pull-request comment, always under 60,000 characters."""
+
+from __future__ import annotations
+
+from reconciler.plan.plan import Action, Plan
+from reconciler.plan.render import common
+from reconciler.plan.render.plan_text import block
+
+MAX_CHARS = 60_000
+_RESERVE = 2_000  # room for the closing "not shown" note
+MARKER = "<!-- reconcile-plan -->"
+
+
+def _diff_lines(action: Action) -> list[str]:
+    """A field diff as `- old` / `+ new` lines, so GitHub colours it like any diff."""
+    out = []
+    for change in action.diff:
+        if change.kind != "added":
+            old = common.scalar(common.shown(change.path, change.old))
+            out.append(f"- {change.path}: {old}{common.annotate(change.path, change.old)}")
+        if change.kind != "removed":
+            new = common.scalar(common.shown(change.path, change.new))
+            out.append(f"+ {change.path}: {new}{common.annotate(change.path, change.new)}")
+    return out
+
+
+def _section(action: Action) -> str:
+    lines = block(action)
+    if action.diff:
+        notes = [line for line in lines[1:] if not line.startswith("    ")]
+        body = "\n".join([lines[0], *_diff_lines(action), *("! " + n.strip() for n in notes)])
+    else:
+        # Payload lines keep their nesting below the diff marker; notes are flush left.
+        body = "\n".join(
+            line
+            if i == 0
+            else ("+ " if action.creates else "! ")
+            + (line[4:] if line.startswith("    ") else line.strip())
+            for i, line in enumerate(lines)
+        )
+    summary = f"<code>{action.symbol}</code> {action.name.replace('_', ' ')} <b>{action.key}</b>"
+    return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n</details>\n"
+
+
+def markdown(plan: Plan) -> str:
+    """Summary first, then the banner, then one collapsible section per campaign."""
+    head = [MARKER, f"**{common.summary_line(plan)}**", ""]
+    banner = common.banner(plan)
+    if banner:
+        head += ["```", *banner, "```", ""]
+    out = "\n".join(head) + "\n"
+    shown = 0
+    changed = [a for a in plan.actions if a.name != "unchanged"]
+    for action in changed:
+        section = _section(action)
+        if len(out) + len(section) > MAX_CHARS - _RESERVE:
+            break
+        out += section
+        shown += 1
+    left = changed[shown:]
+    if left:
+        counts: dict[str, int] = {}
+        for action in left:
+            counts[action.name] = counts.get(action.name, 0) + 1
+        what = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in sorted(counts.items()))
+        out += (
+            f"\n…and {len(left)} more campaign(s) not shown ({what}) to keep this comment "
+            "readable; run `reconcile plan` for the full plan.\n"
+        )
+    if not changed:
+        out += "No changes. The platform matches the campaign files.\n"
+    return out

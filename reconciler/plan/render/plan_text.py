@@ -1,0 +1,76 @@
+"""The plan as text for a terminal (Terraform-like), as JSON, and as GitHub notices."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.plan.plan import Action, Create, Plan
+from reconciler.plan.render import common
+from reconciler.plan.render.problems import github_command
+
+FORMAT_VERSION = 1
+_COLORS = {"+": "32", "-/+": "33", "~": "33", "?": "35", "!": "31", ">": "36"}
+
+
+def block(action: Action) -> list[str]:
+    """The lines of one action: a header, then the payload or the field diff, then advice."""
+    header = f"{action.symbol} {action.name.replace('_', ' ')} {action.key}"
+    if action.source:
+        header += f"  ({action.source})"
+    lines = [header]
+    if action.name in ("create", "replace") and not action.diff:
+        lines += common.payload_lines(action.payload or {}, "    ")
+    elif action.diff:
+        lines += ["    " + common.change_line(c) for c in action.diff]
+    note = common.advice(action)
+    if note:
+        lines.append(f"  {note}")
+    if isinstance(action, Create) and action.duplicate_of:
+        lines.append(
+            f"  PROBABLE RENAME: same payload as {action.duplicate_of} in the state; run "
+            f"`reconcile state mv {action.duplicate_of} {action.key}` (apply refuses this "
+            f"create unless --allow-duplicate {action.key})"
+        )
+    return lines
+
+
+def text(plan: Plan, color: bool = False) -> str:
+    """The terminal rendering."""
+    out: list[str] = []
+    banner = common.banner(plan)
+    if banner:
+        out += [*banner, ""]
+    for action in plan.actions:
+        if action.name == "unchanged":
+            continue
+        lines = block(action)
+        if color:
+            lines[0] = f"\x1b[{_COLORS.get(action.symbol, '0')}m{lines[0]}\x1b[0m"
+        out += [*lines, ""]
+    if not any(a.name != "unchanged" for a in plan.actions):
+        out.append("No changes. The platform matches the campaign files.")
+    out.append(common.summary_line(plan))
+    return "\n".join(out) + "\n"
+
+
+def data(plan: Plan) -> dict[str, Any]:
+    """The json plan's data (also the body of a saved plan)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "summary": plan.summary,
+        "actions": [a.data() for a in plan.actions],
+        "state": {"lineage": plan.lineage, "serial": plan.serial},
+    }
+
+
+def as_json(plan: Plan) -> str:
+    """Stable JSON: the same inputs give byte-identical output."""
+    return json.dumps(data(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def github_notices(plan: Plan) -> str:
+    """A notice annotation on the first line of every campaign file to create or replace."""
+    return "".join(
+        github_command("notice", a.source, 1, 1, common.notice(a)) for a in plan.creates if a.source
+    )
