@@ -30,7 +30,10 @@ class Records(Protocol):
 class Store(Protocol):
     """What plan, apply and the state commands need of a state backend (file or PostgreSQL)."""
 
-    where: str  # how messages name it: a file path, or a database URL and workspace
+    @property
+    def where(self) -> str:
+        """How messages name it: a file path, or a database URL and workspace."""
+        ...
 
     def read(self) -> State: ...
     def pull(self) -> State: ...
