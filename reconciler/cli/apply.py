@@ -67,12 +67,19 @@ def _install_signals(stop: Any) -> dict[int, Any]:
 @TOKEN_FILE
 @LOCK_TIMEOUT
 @click.option("--auto-approve", is_flag=True, help="Do not ask for `yes`.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Creates in flight at once.",
+)
 @click.option(
     "--rate",
     type=click.FloatRange(min=0),
-    default=5.0,
+    default=5,
     show_default=True,
+    metavar="N",
     help="At most N creates per second (0: no limit).",
 )
 @click.option("--retry-pending", multiple=True, metavar="KEY", help="Re-send in-doubt KEY.")

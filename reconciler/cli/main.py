@@ -13,13 +13,18 @@ from typing import Any
 
 import click
 
-from reconciler import __version__
+from reconciler import DISTRIBUTION, __version__
 from reconciler.cli import apply, config, plan, sandbox, state
 from reconciler.errors import InputError, ReconcileError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="reconcile")
+@click.version_option(
+    __version__,
+    prog_name="reconcile",
+    package_name=DISTRIBUTION,
+    message="%(prog)s, version %(version)s (pip package %(package)s)",
+)
 def cli() -> None:
     """Campaigns-as-code for Twin24: validate, plan and apply call tasks from YAML."""
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from reconciler.cli.complete import campaign_keys
+
 CAMPAIGNS = click.option(
     "--campaigns",
     "campaigns_dir",
@@ -61,8 +63,22 @@ TOKEN_FILE = click.option(
 
 
 PLAN_OPTIONS = [
-    click.option("--target", "targets", multiple=True, metavar="KEY", help="Limit to KEY."),
-    click.option("--replace", "replace", multiple=True, metavar="KEY", help="Replace drifted KEY."),
+    click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="KEY",
+        shell_complete=campaign_keys,
+        help="Limit to KEY.",
+    ),
+    click.option(
+        "--replace",
+        "replace",
+        multiple=True,
+        metavar="KEY",
+        shell_complete=campaign_keys,
+        help="Replace drifted KEY.",
+    ),
     click.option(
         "--timezone",
         default="Europe/Moscow",

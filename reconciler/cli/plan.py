@@ -31,6 +31,7 @@ from reconciler.errors import InputError, ReconcileError
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
+    help="text for a terminal, markdown for a pull request, json for programs.",
 )
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan.")
 @click.option(

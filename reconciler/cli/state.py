@@ -14,6 +14,7 @@ from reconciler.cli.build import (
     build_store,
     read_state_file,
 )
+from reconciler.cli.complete import campaign_keys, new_keys, state_keys
 from reconciler.cli.options import API_URL, CAMPAIGNS, LOCK_TIMEOUT, STATE, WORKSPACE
 from reconciler.errors import StateError
 
@@ -36,7 +37,7 @@ def state_list(state_path: str | None, workspace: str) -> None:
 @state.command("show")
 @STATE
 @WORKSPACE
-@click.argument("key")
+@click.argument("key", shell_complete=state_keys)
 def state_show(state_path: str | None, workspace: str, key: str) -> None:
     """Show one state entry as JSON."""
     import json
@@ -51,7 +52,7 @@ def state_show(state_path: str | None, workspace: str, key: str) -> None:
 @STATE
 @WORKSPACE
 @LOCK_TIMEOUT
-@click.argument("key")
+@click.argument("key", shell_complete=state_keys)
 def state_rm(state_path: str | None, workspace: str, lock_timeout: float, key: str) -> None:
     """Forget KEY (the task stays on the platform)."""
     store = build_store(state_path, workspace=workspace)
@@ -70,8 +71,8 @@ def state_rm(state_path: str | None, workspace: str, lock_timeout: float, key: s
 @STATE
 @WORKSPACE
 @LOCK_TIMEOUT
-@click.argument("old")
-@click.argument("new")
+@click.argument("old", shell_complete=state_keys)
+@click.argument("new", shell_complete=new_keys)
 def state_mv(
     state_path: str | None, workspace: str, lock_timeout: float, old: str, new: str
 ) -> None:
@@ -149,7 +150,7 @@ def state_push(state_path: str | None, workspace: str, lock_timeout: float, file
 @WORKSPACE
 @API_URL
 @LOCK_TIMEOUT
-@click.argument("key")
+@click.argument("key", shell_complete=campaign_keys)
 @click.argument("identity")
 def import_(
     campaigns_dir: Path,
