@@ -924,6 +924,14 @@ def test_a_failed_apply_still_commits_what_it_created(repos: Repos, sandbox: San
     assert len(state_at(repos.origin, "main")["campaigns"]) == 4
 
 
+def test_a_state_in_postgresql_is_not_committed(checkout: Path) -> None:
+    given = {"state": "postgresql://reconcile@db.example.com/reconcile"}
+    job = Job("campaigns-apply.yml", "apply", checkout, pushed(), with_=given)
+    commit = job.run_step("Commit the state back")
+    assert (commit.code, commit.stdout) == (0, "The state is in PostgreSQL: nothing to commit.\n")
+    assert git(checkout, "log", "--format=%s") == "empty\n"
+
+
 def test_the_state_push_goes_on_top_of_new_campaigns(repos: Repos, sandbox: Sandbox) -> None:
     def someone_merges_a_campaign(step: str) -> None:
         if step == "Commit the state back":
