@@ -47,6 +47,14 @@ redialStrategyOptions:
   answerNoList: {redial: false}
 """
 
+# A `campaigns/_policy.yaml` nothing an accepted value breaches: for tests of reading and
+# normalising values (a rate of 99/s, a window of 00:00-23:59:59), not of the calling policy.
+LENIENT_POLICY = """\
+callingHours: {from: "00:00", to: "23:59:59"}
+maxRate: "99/s"
+maxCallsPerDay: 1000
+"""
+
 
 def edit(old: str, new: str, text: str = VALID_CAMPAIGN) -> str:
     """`text` with the one occurrence of `old` replaced by `new` (fails loudly if absent)."""

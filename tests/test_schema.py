@@ -1,4 +1,8 @@
-"""The two generated draft-07 schemas: committed copies, `--check`, shape, and the examples."""
+"""The generated draft-07 campaign schemas: committed copies, `--check`, shape, and the examples.
+
+(`policy.schema.json`, the third file `reconcile schema` writes, is tested in
+test_cli_policy.py.)
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ from jsonschema import Draft7Validator
 from reconciler.cli.main import cli
 from reconciler.config import schema
 from reconciler.config.normalize import parse_rate, parse_time_of_day
+from reconciler.config.policy_file import SCHEMA_FILE as POLICY_FILE
 from reconciler.config.validate import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = REPO / "schemas"
 EXAMPLES = REPO / "campaigns"
 NAMES = (schema.PAYLOAD_FILE, schema.CAMPAIGN_FILE)
+ALL_NAMES = (*NAMES, POLICY_FILE)
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 
 
@@ -44,8 +50,8 @@ def test_committed_schemas_are_what_reconcile_schema_generates(tmp_path: Path) -
     result = run_schema("--output-dir", str(tmp_path / "out"))
 
     assert result.exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(NAMES)
-    for name in NAMES:
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(ALL_NAMES)
+    for name in ALL_NAMES:
         generated = (tmp_path / "out" / name).read_bytes()
         assert (SCHEMAS / name).read_bytes() == generated, f"{name} is stale: run reconcile schema"
         assert generated.endswith(b"}\n")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import VALID_CAMPAIGN, WriteFiles, edit
+from conftest import LENIENT_POLICY, VALID_CAMPAIGN, WriteFiles, edit
 
 from reconciler.config.validate import Config, load_config
 
@@ -134,7 +134,8 @@ def test_fingerprint_ignores_file_layout_but_not_values(write_campaigns: WriteFi
 def test_cps_is_exact(
     written: str, cps: float, json_text: str, write_campaigns: WriteFiles
 ) -> None:
-    config = valid(write_campaigns, {"a.yaml": edit("cps: 1.03", f"cps: {written}")})
+    files = {"a.yaml": edit("cps: 1.03", f"cps: {written}"), "_policy.yaml": LENIENT_POLICY}
+    config = valid(write_campaigns, files)
 
     payload = config.campaigns["a"].payload
     assert payload["cps"] == cps
@@ -171,7 +172,8 @@ def test_time_of_day_texts_become_seconds(write_campaigns: WriteFiles) -> None:
                 "  recordCall: false\n",
                 "  recordCall: false\n  useTr: true\n"
                 '  allowCallTimeFrom: "00:00"\n  allowCallTimeTo: "23:59:59"\n',
-            )
+            ),
+            "_policy.yaml": LENIENT_POLICY,
         },
     )
 

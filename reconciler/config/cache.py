@@ -1,9 +1,11 @@
 """The validation cache: clean results of earlier validations, keyed by content.
 
 Correct by construction:
-- the key hashes everything a result depends on: the tool and schema versions, the campaign's
-  key and shown file name, its bytes, and the bytes of every `_defaults.yaml` in its chain, in
-  order; an edited file has another key and is validated again;
+- the key hashes everything a result depends on: the tool and schema versions, the calling
+  policy in effect (its thresholds and level, not the bytes of `_policy.yaml`: a comment changes
+  nothing), the campaign's key and shown file name, its bytes, and the bytes of every
+  `_defaults.yaml` in its chain, in order; an edited file or policy has another key and every
+  campaign it touches is validated again;
 - only campaigns with no problem at all (no error, no warning) are stored, so a cache hit can
   never hide a problem;
 - it is one JSON file, written atomically; a missing, broken or foreign file is an empty cache,
@@ -31,12 +33,15 @@ FILE_NAME = "validate.json"
 _SALT = f"reconcile {__version__} schema {SCHEMA_VERSION}\n".encode()
 
 
-def cache_key(campaign_file: CampaignFile, raw: bytes | None, chain: list[bytes | None]) -> str:
-    """The content key of one campaign, or `` when a file could not be read (never cached)."""
+def cache_key(
+    campaign_file: CampaignFile, raw: bytes | None, chain: list[bytes | None], policy: bytes = b""
+) -> str:
+    """The content key of one campaign, or `` when a file could not be read (never cached);
+    `policy` is `Policy.key()` of the calling policy in effect."""
     if raw is None or any(part is None for part in chain):
         return ""
     digest = hashlib.blake2b(_SALT, digest_size=20)
-    for part in (campaign_file.key.encode(), campaign_file.file.encode(), raw, *chain):
+    for part in (policy, campaign_file.key.encode(), campaign_file.file.encode(), raw, *chain):
         assert part is not None
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.errors import Location
+from reconciler.errors import Location, Problem
 
 # Bump when the payload contract (models.py) changes in a way that makes old plans, schemas
 # or cached validation results wrong.
@@ -25,6 +25,8 @@ class Campaign:
     fingerprint: str
     # Where `name` and `startMoment` were written (for problems found later, in the plan).
     spots: dict[str, Location] = field(default_factory=dict, compare=False)
+    # Its calling-policy breaches (also in the config's problems); the plan lists them.
+    policy: tuple[Problem, ...] = field(default=(), compare=False)
 
 
 def canonical_json(payload: Any) -> bytes:

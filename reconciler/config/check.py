@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.config import models, normalize
+from reconciler.config import models, normalize, policy
 from reconciler.config.campaign import Campaign, fingerprint
 from reconciler.config.discovery import CampaignFile
 from reconciler.config.merge import merge
@@ -20,9 +20,14 @@ from reconciler.errors import Problem
 
 
 def check_campaign(
-    campaign_file: CampaignFile, chain: list[Document], doc: Document
+    campaign_file: CampaignFile,
+    chain: list[Document],
+    doc: Document,
+    calling_policy: policy.Policy = policy.DEFAULT,
 ) -> tuple[Campaign | None, list[Problem], Document]:
-    """Merge, normalise and validate one loaded campaign; also returns the merged document."""
+    """Merge, normalise and validate one loaded campaign, then check it against the calling
+    policy; also returns the merged document. A policy breach (even at level error) keeps the
+    campaign: it is valid for the API."""
     merged = merge([*chain, doc])
     data, friendly = normalize.normalize(merged.data)
     problems = [Problem(merged.at(path), display_path(path), message) for path, message in friendly]
@@ -48,9 +53,17 @@ def check_campaign(
     problems += _warnings(data, merged)
     if payload is None or any(p.level == "error" for p in problems):
         return None, problems, merged
+    breaches = sorted(policy.check(payload, merged, calling_policy))
     spots = {name: merged.at((name,)) for name in ("name", "startMoment")}
-    campaign = Campaign(campaign_file.key, campaign_file.file, payload, fingerprint(payload), spots)
-    return campaign, problems, merged
+    campaign = Campaign(
+        campaign_file.key,
+        campaign_file.file,
+        payload,
+        fingerprint(payload),
+        spots,
+        tuple(breaches),
+    )
+    return campaign, problems + breaches, merged
 
 
 def _problem(

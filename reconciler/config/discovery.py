@@ -16,6 +16,7 @@ from reconciler.errors import Location, Problem
 SUFFIXES = (".yaml", ".yml")
 DEFAULTS_NAMES = ("_defaults.yaml", "_defaults.yml")
 MOVED_NAMES = ("_moved.yaml", "_moved.yml")
+POLICY_NAMES = ("_policy.yaml", "_policy.yml")
 
 
 def display(path: Path | str) -> str:
@@ -57,6 +58,7 @@ class Layout:
     campaigns: list[CampaignFile] = field(default_factory=list)
     defaults: list[Path] = field(default_factory=list)
     moved: Path | None = None
+    policy: Path | None = None
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -85,6 +87,10 @@ def discover(root: Path) -> Layout:
         if here == root:
             moved = _one_of(here, MOVED_NAMES, files, layout.problems)
             layout.moved = moved[0] if moved else None
+            policy = _one_of(here, POLICY_NAMES, files, layout.problems)
+            layout.policy = policy[0] if policy else None
+        else:
+            layout.problems += _misplaced_policy(here, root, files)
         # Strings, not Path methods, in this loop: it runs once per file of a large repo.
         prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
         prefix = "" if prefix == "./" else prefix
@@ -121,6 +127,21 @@ def _one_of(
             )
         )
     return found[:1]
+
+
+def _misplaced_policy(folder: Path, root: Path, files: list[str]) -> list[Problem]:
+    # One policy per campaigns folder: a nested one that was silently ignored would look
+    # like a rule that holds.
+    return [
+        Problem(
+            Location(display(folder / name)),
+            "(file)",
+            f"only {display(root / POLICY_NAMES[0])} is read as the calling policy; move this "
+            "file there or delete it",
+        )
+        for name in POLICY_NAMES
+        if name in files
+    ]
 
 
 def load_moves(path: Path, keys: set[str]) -> tuple[list[Move], list[Problem]]:

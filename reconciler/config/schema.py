@@ -1,4 +1,4 @@
-"""Both draft-07 JSON Schemas, generated from `models.py`.
+"""The draft-07 JSON Schemas: two generated from `models.py`, and the calling policy's.
 
 - `campaign.schema.json`: the complete create payload, with every required field and every
   conditional requirement as `if`/`then` (what `validate` checks after defaults are merged).
@@ -6,6 +6,7 @@
   enums, ranges and unknown-field rules, every field optional, and the friendly forms
   (`cps: "3/s"`, `"09:00"`) accepted. Conditional requirements are left out, since a
   `_defaults.yaml` may supply the required field.
+- `policy.schema.json`: `campaigns/_policy.yaml` (see `policy_file.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.config import models, normalize
+from reconciler.config import models, normalize, policy_file
 from reconciler.config.campaign import SCHEMA_VERSION
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -97,12 +98,16 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def expected_files() -> dict[str, str]:
-    """File name -> text, for both schemas."""
-    return {PAYLOAD_FILE: render(payload_schema()), CAMPAIGN_FILE: render(file_schema())}
+    """File name -> text, for every schema."""
+    return {
+        PAYLOAD_FILE: render(payload_schema()),
+        CAMPAIGN_FILE: render(file_schema()),
+        policy_file.SCHEMA_FILE: render(policy_file.schema()),
+    }
 
 
 def write(folder: Path) -> list[Path]:
-    """Write both schemas into `folder`; return the paths written."""
+    """Write every schema into `folder`; return the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in expected_files().items():

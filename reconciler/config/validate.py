@@ -4,9 +4,9 @@
 (and the validation cache, see `cache.py`).
 
 Speed on large repositories comes from two places, neither of which changes a result:
-- a campaign whose bytes, defaults bytes, file name and tool version are all unchanged since a
-  clean validation is taken from the cache (problems are never cached: a file with any problem
-  is validated again every time);
+- a campaign whose bytes, defaults bytes, file name, calling policy and tool version are all
+  unchanged since a clean validation is taken from the cache (problems are never cached: a
+  file with any problem is validated again every time);
 - the campaigns that are not in the cache are checked in worker processes when there are many.
 """
 
@@ -21,6 +21,8 @@ from pathlib import Path
 from reconciler.config.cache import ValidationCache, cache_key
 from reconciler.config.campaign import Campaign
 from reconciler.config.discovery import CampaignFile, Move, discover, display, load_moves
+from reconciler.config.policy import Policy
+from reconciler.config.policy_file import load_policy
 from reconciler.config.yamlio import MAX_FILE_BYTES, Document, load_bytes, load_file
 from reconciler.errors import Location, Problem
 
@@ -43,20 +45,22 @@ class Config:
 def load_config(root: Path, cache: ValidationCache | None = None) -> Config:
     """Discover, load and validate every campaign below `root`."""
     layout = discover(root)
-    config = Config(problems=list(layout.problems))
+    policy, policy_problems = load_policy(layout.policy)
+    config = Config(problems=layout.problems + policy_problems)
     defaults = _Defaults({path: _read(path) for path in layout.defaults})
+    policy_key = policy.key()
     jobs: list[tuple[CampaignFile, bytes | None, str]] = []
     found: list[Campaign] = []
     for campaign_file in layout.campaigns:
         raw = _read(campaign_file.fs_path)
         chain = [defaults.raw.get(p) for p in campaign_file.defaults]
-        key = cache_key(campaign_file, raw, chain)
+        key = cache_key(campaign_file, raw, chain, policy_key)
         hit = cache.get(key) if cache is not None and key else None
         if hit is not None:
             found.append(hit)
         else:
             jobs.append((campaign_file, raw, key))
-    for key, campaign, problems in _check_all(jobs, defaults):
+    for key, campaign, problems in _check_all(jobs, defaults, policy):
         config.problems += problems
         if campaign is not None:
             found.append(campaign)
@@ -126,36 +130,38 @@ Result = tuple[str, Campaign | None, list[Problem]]
 
 
 def _check_all(
-    jobs: list[tuple[CampaignFile, bytes | None, str]], defaults: _Defaults
+    jobs: list[tuple[CampaignFile, bytes | None, str]], defaults: _Defaults, policy: Policy
 ) -> Iterable[Result]:
     workers = min(os.cpu_count() or 1, 8)
     # fork is only safe while this process runs a single thread (no sandbox, no apply pool).
     if len(jobs) < PARALLEL_MIN_FILES or workers < 2 or threading.active_count() > 1:
-        return [_check_one(job, defaults) for job in jobs]
+        return [_check_one(job, defaults, policy) for job in jobs]
     import multiprocessing
 
     chunks = [jobs[i::workers] for i in range(workers)]
     # With fork, the initializer's arguments reach the workers without pickling.
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_worker_start, initargs=(defaults,)) as pool:
+    with context.Pool(workers, initializer=_worker_start, initargs=(defaults, policy)) as pool:
         parts = pool.map(_check_chunk, chunks)
     return [result for part in parts for result in part]
 
 
-_worker_defaults: _Defaults | None = None  # set in each worker process only
+_worker_run: tuple[_Defaults, Policy] | None = None  # set in each worker process only
 
 
-def _worker_start(defaults: _Defaults) -> None:
-    global _worker_defaults
-    _worker_defaults = defaults
+def _worker_start(defaults: _Defaults, policy: Policy) -> None:
+    global _worker_run
+    _worker_run = (defaults, policy)
 
 
 def _check_chunk(jobs: list[tuple[CampaignFile, bytes | None, str]]) -> list[Result]:
-    assert _worker_defaults is not None
-    return [_check_one(job, _worker_defaults) for job in jobs]
+    assert _worker_run is not None
+    return [_check_one(job, *_worker_run) for job in jobs]
 
 
-def _check_one(job: tuple[CampaignFile, bytes | None, str], defaults: _Defaults) -> Result:
+def _check_one(
+    job: tuple[CampaignFile, bytes | None, str], defaults: _Defaults, policy: Policy
+) -> Result:
     from reconciler.config.check import check_campaign
 
     campaign_file, raw, key = job
@@ -166,5 +172,5 @@ def _check_one(job: tuple[CampaignFile, bytes | None, str], defaults: _Defaults)
         doc = load_bytes(raw, campaign_file.file)
     if doc.problems or any(d.problems for d in chain):
         return key, None, doc.problems  # a broken _defaults.yaml is reported once, by itself
-    campaign, problems, _ = check_campaign(campaign_file, chain, doc)
+    campaign, problems, _ = check_campaign(campaign_file, chain, doc, policy)
     return key, campaign, problems
