@@ -78,6 +78,18 @@ def api_url_of(api_url: str | None, sandbox: bool) -> str:
     return api_url or DEFAULT_API_URL
 
 
+def check_timezone(timezone: str) -> None:
+    """Refuse an unknown --timezone as a usage error."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(
+            f"unknown time zone {timezone!r}", param_hint="--timezone"
+        ) from None
+
+
 def build_plan(
     campaigns_dir: Path,
     read_state: Any,
@@ -92,16 +104,10 @@ def build_plan(
     inherit (and copy) a large state.
     """
     from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from reconciler.plan.plan import PlanOptions, make_plan
 
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(
-            f"unknown time zone {timezone!r}", param_hint="--timezone"
-        ) from None
+    check_timezone(timezone)
     config = build_config(campaigns_dir)
     state = read_state()
     options = PlanOptions(targets, replace, max_creates, timezone, datetime.now(UTC))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import CAMPAIGNS, github_actions
+from reconciler.cli.build import check_timezone
+from reconciler.cli.options import CAMPAIGNS, TIMEZONE, github_actions
 
 
 @click.command()
@@ -19,13 +20,22 @@ from reconciler.cli.options import CAMPAIGNS, github_actions
     show_default=True,
     help="How problems are printed.",
 )
-def validate(campaigns_dir: Path, fmt: str) -> None:
-    """Check every campaign; print every problem in every file (exit 1 on any error)."""
+@TIMEZONE
+def validate(campaigns_dir: Path, fmt: str, timezone: str) -> None:
+    """Check every campaign and the calling policy; print every problem in every file (exit 1
+    on any error)."""
+    from datetime import UTC, datetime
+
     from reconciler.config.cache import ValidationCache
+    from reconciler.config.policy import past_starts
     from reconciler.config.validate import load_config
     from reconciler.plan.render import problems as render_problems
 
+    check_timezone(timezone)
     config = load_config(campaigns_dir, ValidationCache.default())
+    # Clock-dependent, so never cached: a warning here, an error in `plan` for a create.
+    late = past_starts(config.campaigns.values(), timezone, datetime.now(UTC))
+    config.problems = sorted(config.problems + late)
     out = render_problems.FORMATS[fmt](config.problems)
     if fmt == "json":
         click.echo(out, nl=False)
@@ -49,11 +59,11 @@ def validate(campaigns_dir: Path, fmt: str) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     default="schemas",
     show_default=True,
-    help="Where the two schema files go.",
+    help="Where the schema files go.",
 )
 @click.option("--check", is_flag=True, help="Exit 1 when the files on disk are out of date.")
 def schema(output_dir: Path, check: bool) -> None:
-    """Write the two JSON Schemas generated from the models."""
+    """Write the JSON Schemas: the campaign payload, a campaign file, and _policy.yaml."""
     from reconciler.config import schema as schemas
 
     if check:

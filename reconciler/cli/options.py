@@ -62,6 +62,13 @@ TOKEN_FILE = click.option(
 )
 
 
+TIMEZONE = click.option(
+    "--timezone",
+    default="Europe/Moscow",
+    envvar="TWIN24_TIMEZONE",
+    show_default=True,
+    help="Time zone of startMoment (env TWIN24_TIMEZONE).",
+)
 PLAN_OPTIONS = [
     click.option(
         "--target",
@@ -79,13 +86,7 @@ PLAN_OPTIONS = [
         shell_complete=campaign_keys,
         help="Replace drifted KEY.",
     ),
-    click.option(
-        "--timezone",
-        default="Europe/Moscow",
-        envvar="TWIN24_TIMEZONE",
-        show_default=True,
-        help="Time zone of startMoment (env TWIN24_TIMEZONE).",
-    ),
+    TIMEZONE,
     click.option(
         "--max-creates",
         type=click.IntRange(min=0),
