@@ -1,5 +1,7 @@
 """Generate N complete campaigns in the raw API form (no _defaults.yaml, no friendly forms),
-so that a peer validator sees exactly the content reconcile sees.
+so that a peer validator sees exactly the content reconcile sees. Every campaign keeps to the
+default calling policy (at most 10 calls/s, at most 6 calls per number a day), as a real
+repository's campaigns mostly do: a breach is a warning, and warnings are never cached.
 
     python benchmarks/generate.py OUT_DIR [--count 10000] [--seed 1]
 """
@@ -24,7 +26,8 @@ def campaign(i: int, rng: random.Random) -> str:
     cid = rng.choice(["default", "gornum", "pool"])
     start = rng.choice(["manual", "time"])
     per_second = rng.random() < 0.5
-    cps = (100 + rng.randint(1, 20)) / 100 if per_second else (100 - rng.randint(2, 90)) / 100
+    fast, slow = rng.randint(1, 20), rng.randint(2, 90)
+    cps = (100 + (fast + 1) // 2) / 100 if per_second else (100 - slow) / 100
     lines = [
         HEADER,
         f"name: Benchmark campaign {i:05d}\n",
@@ -63,9 +66,14 @@ def campaign(i: int, rng: random.Random) -> str:
     if detect:
         lines.append(f"  detectRobotMode: {rng.choice(['back', 'block'])}\n")
     lines += ["redialStrategyOptions:\n", "  redialStrategyEn: true\n"]
+    ringing = 5  # redials that ring a number, besides its first call (congestion never rings)
     for rule in ("busy", "noAnswer", "answerMash", "congestion", "answerNoList"):
-        if rng.random() < 0.6:
-            t, c = rng.randint(1, 12) * 300, rng.randint(1, 3)
+        on = rng.random() < 0.6
+        t, c = rng.randint(1, 12) * 300, rng.randint(1, 3)
+        if rule != "congestion":
+            c = min(c, ringing)
+            ringing -= c
+        if on and c:
             lines.append(f"  {rule}: {{redial: true, time: {t}, count: {c}}}\n")
         else:
             lines.append(f"  {rule}: {{redial: false}}\n")

@@ -214,6 +214,26 @@ def main() -> None:
         warm = median(runs, lambda: run([RECONCILE, "validate"], big)[0])
         rows.append((f"reconcile validate, {n} files, warm", warm, f"{warm / peer:.3f} x peer"))
 
+        # The calling policy's share of a cold validate: the same run with its checks stubbed
+        # out, alternating with the real one so that both see the same load.
+        def cold_with(stub: bool) -> float:
+            shutil.rmtree(cache, ignore_errors=True)
+            patch = "import reconciler.config.policy as p; p.check = lambda *a: []; "
+            patch = patch if stub else ""
+            code = f"{patch}from reconciler.cli.main import main; main(['validate'])"
+            return run([sys.executable, "-c", code], big)[0]
+
+        pairs = [(cold_with(False), cold_with(True)) for _ in range(runs)]
+        shutil.rmtree(cache, ignore_errors=True)  # the stubbed runs cached without the checks
+        real, stubbed = (statistics.median(side) for side in zip(*pairs, strict=True))
+        rows.append(
+            (
+                f"validate, {n} files, cold, policy checks stubbed",
+                stubbed,
+                f"with them: {real / stubbed:.3f} x (target <= 1.05)",
+            )
+        )
+
         state = big / "imported.state.json"
         import_all(big, state)
         plan_cmd = [RECONCILE, "plan", "--state", str(state)]

@@ -35,6 +35,8 @@ class Action:
     identity: str | None
     payload: dict[str, Any] | None
     diff: tuple[FieldChange, ...] = ()
+    # The campaign file's calling-policy breaches; keyword-only, so positions stay as they were.
+    policy: tuple[Problem, ...] = field(default=(), kw_only=True)
 
     @property
     def creates(self) -> bool:
@@ -42,8 +44,9 @@ class Action:
         return False
 
     def data(self) -> dict[str, Any]:
-        """The action as a JSON record (the `actions[]` item of the json plan)."""
-        return {
+        """The action as a JSON record (the `actions[]` item of the json plan); `policy` only
+        when the campaign breaches the calling policy (a field added within format 1)."""
+        record = {
             "key": self.key,
             "action": self.name,
             "source": self.source,
@@ -52,6 +55,9 @@ class Action:
             "payload": self.payload,
             "diff": [c.data() for c in self.diff],
         }
+        if self.policy:
+            record["policy"] = [p.as_dict() for p in self.policy]
+        return record
 
 
 @dataclass(frozen=True)
@@ -279,6 +285,7 @@ def _action(
             campaign.fingerprint,
             None,
             campaign.payload,
+            policy=campaign.policy,
             duplicate_of=by_fingerprint.get(campaign.fingerprint),
         )
     if campaign is None:
@@ -289,13 +296,14 @@ def _action(
         else tuple(field_diff(entry.payload, campaign.payload))
     )
     common = (key, campaign.source, campaign.fingerprint, entry.identity, campaign.payload, diff)
+    policy = campaign.policy
     if old_key is not None:
-        return Moved(*common, old_key=old_key)
+        return Moved(*common, old_key=old_key, policy=policy)
     if not diff:
-        return Unchanged(*common)
+        return Unchanged(*common, policy=policy)
     if key in options.replace:
-        return Replace(*common)
-    return Drift(*common)
+        return Replace(*common, policy=policy)
+    return Drift(*common, policy=policy)
 
 
 def _start_problems(campaign: Campaign, options: PlanOptions) -> list[Problem]:

@@ -162,12 +162,40 @@ def _banner(plan: Plan, payloads: dict[str, dict[str, Any]]) -> list[str]:
         f"  calling windows: {window_text}",
         f"  redials: on in {redials} of {len(creates)}",
     ]
+    breaches = policy_count(plan.creates)
+    if breaches:
+        lines.append(f"  policy: {breaches}")
     if len(creates) > plan.options.max_creates:
         lines.append(
             f"  WARNING: {len(creates)} creates exceed --max-creates {plan.options.max_creates}; "
             "apply will refuse"
         )
     return lines
+
+
+def policy_count(actions: list[Action]) -> str:
+    """`2 warnings (2030/night-promo)`: the calling-policy breaches of `actions`, or ``."""
+    levels = [p.level for a in actions for p in a.policy]
+    if not levels:
+        return ""
+    counts = [(levels.count(level), level) for level in ("error", "warning")]
+    said = ", ".join(f"{n} {level}{'' if n == 1 else 's'}" for n, level in counts if n)
+    keys = [a.key for a in actions if a.policy]
+    listed = ", ".join(keys[:MAX_WINDOWS])
+    if len(keys) > MAX_WINDOWS:
+        listed += f" and {len(keys) - MAX_WINDOWS} more"
+    return f"{said} ({listed})"
+
+
+def policy_notes(action: Action) -> list[str]:
+    """One line per calling-policy breach of an action's campaign file."""
+    notes = []
+    for p in action.policy:
+        where = f"line {p.location.line}"
+        if p.location.file != action.source:  # set by a _defaults.yaml
+            where = f"{p.location.file}:{p.location.line}"
+        notes.append(f"policy {p.level} at {where}: {p.path}: {p.message}")
+    return notes
 
 
 def notice(action: Action) -> str:

@@ -26,6 +26,7 @@ def block(action: Action) -> list[str]:
     note = common.advice(action)
     if note:
         lines.append(f"  {note}")
+    lines += [f"  {line}" for line in common.policy_notes(action)]
     if isinstance(action, Create) and action.duplicate_of:
         lines.append(
             f"  PROBABLE RENAME: same payload as {action.duplicate_of} in the state; run "
