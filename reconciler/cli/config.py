@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.build import check_timezone
 from reconciler.cli.options import CAMPAIGNS, TIMEZONE, github_actions
+from reconciler.cli.output import say
 
 
 @click.command()
@@ -69,13 +70,13 @@ def schema(output_dir: Path, check: bool) -> None:
     if check:
         stale = schemas.stale(output_dir)
         for path in stale:
-            click.echo(f"{path}: out of date; run `reconcile schema` and commit it", err=True)
+            say(f"{path}: out of date; run `reconcile schema` and commit it", err=True)
         if stale:
             raise SystemExit(1)
         click.echo("schemas are up to date.")
         return
     for path in schemas.write(output_dir):
-        click.echo(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 @click.command()
@@ -93,12 +94,12 @@ def fmt(campaigns_dir: Path, check: bool) -> None:
     click.echo(render_problems.text(problems), nl=False, err=True)
     if check:
         for result in changed:
-            click.echo(f"{result.file}: would be reformatted (run `reconcile fmt`)", err=True)
+            say(f"{result.file}: would be reformatted (run `reconcile fmt`)", err=True)
         if changed or problems:
             raise SystemExit(1)
         click.echo(f"{len(results)} file(s) already canonical.")
         return
     for path in formatter.write_results(results):
-        click.echo(f"reformatted {path}")
+        say(f"reformatted {path}")
     if problems:
         raise SystemExit(1)

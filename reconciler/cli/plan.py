@@ -17,6 +17,7 @@ from reconciler.cli.options import (
     github_actions,
     plan_options,
 )
+from reconciler.cli.output import say
 from reconciler.errors import InputError, ReconcileError
 
 
@@ -96,8 +97,6 @@ def plan(
         raise SystemExit(1)
     if out is not None:
         planfile.save(out, the_plan, config.campaigns, api_url_of(api_url, sandbox))
-        click.echo(
-            f"Saved the plan to {out}; `reconcile apply {out}` carries out exactly it.", err=True
-        )
+        say(f"Saved the plan to {out}; `reconcile apply {out}` carries out exactly it.", err=True)
     if detailed_exitcode and the_plan.creates:
         raise SystemExit(2)

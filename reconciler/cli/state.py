@@ -16,7 +16,9 @@ from reconciler.cli.build import (
 )
 from reconciler.cli.complete import campaign_keys, new_keys, state_keys
 from reconciler.cli.options import API_URL, CAMPAIGNS, LOCK_TIMEOUT, STATE, WORKSPACE
+from reconciler.cli.output import say
 from reconciler.errors import StateError
+from reconciler.plan.render import escape
 
 
 @click.group()
@@ -31,7 +33,7 @@ def state_list(state_path: str | None, workspace: str) -> None:
     """List the keys in the state with their status and identity."""
     current = build_store(state_path, workspace=workspace).read()
     for key, entry in sorted(current.campaigns.items()):
-        click.echo(f"{key}\t{entry.status}\t{entry.identity or '-'}")
+        click.echo("\t".join(escape.text(v) for v in (key, entry.status, entry.identity or "-")))
 
 
 @state.command("show")
@@ -45,7 +47,8 @@ def state_show(state_path: str | None, workspace: str, key: str) -> None:
     current = build_store(state_path, workspace=workspace).read()
     if key not in current.campaigns:
         raise StateError(f"no state entry {key!r}; see `reconcile state list`")
-    click.echo(json.dumps(current.campaigns[key].to_json(), indent=2, ensure_ascii=False))
+    text = json.dumps(current.campaigns[key].to_json(), indent=2, ensure_ascii=False)
+    click.echo(escape.json_text(text))
 
 
 @state.command("rm")
@@ -62,9 +65,7 @@ def state_rm(state_path: str | None, workspace: str, lock_timeout: float, key: s
             raise StateError(f"no state entry {key!r}; see `reconcile state list`")
         entries = {k: e for k, e in current.campaigns.items() if k != key}
         written = store.write(current.with_entries(entries))
-    click.echo(
-        f"Removed {key} from the state (serial {written.serial}); the task stays on the platform."
-    )
+    say(f"Removed {key} from the state (serial {written.serial}); the task stays on the platform.")
 
 
 @state.command("mv")
@@ -87,7 +88,7 @@ def state_mv(
         entries = dict(current.campaigns)
         entries[new] = entries.pop(old)
         written = store.write(current.with_entries(entries))
-    click.echo(f"Moved {old} to {new} (serial {written.serial}).")
+    say(f"Moved {old} to {new} (serial {written.serial}).")
 
 
 @state.command("unlock")
@@ -97,7 +98,7 @@ def state_mv(
 def state_unlock(state_path: str | None, workspace: str, lock_id: str) -> None:
     """Remove a lock left behind by a dead run."""
     build_store(state_path, workspace=workspace).unlock(lock_id)
-    click.echo(f"Removed lock {lock_id}.")
+    say(f"Removed lock {lock_id}.")
 
 
 @state.command("init")
@@ -108,9 +109,7 @@ def state_init(state_path: str | None) -> None:
 
     created = build_postgres_store(state_path, "default", "state init").init()
     done = "Created" if created else "Found"
-    click.echo(
-        f"{done} the reconcile schema version {SCHEMA_VERSION} in {display_url(state_path or '')}."
-    )
+    say(f"{done} the reconcile schema version {SCHEMA_VERSION} in {display_url(state_path or '')}.")
 
 
 @state.command("pull")
@@ -138,7 +137,7 @@ def state_push(state_path: str | None, workspace: str, lock_timeout: float, file
     store = build_postgres_store(state_path, workspace, "state push")
     with store.lock("reconcile state push", lock_timeout):
         pushed = store.push(local)
-    click.echo(
+    say(
         f"Pushed {file} (lineage {pushed.lineage}, serial {pushed.serial}, "
         f"{len(pushed.campaigns)} entries) to {store.where}."
     )
@@ -195,4 +194,4 @@ def import_(
         url = current.api_url or api_url_of(api_url, False)
         entries = {**current.campaigns, key: entry}
         written = store.write(replace(current, campaigns=entries, api_url=url))
-    click.echo(f"Imported {key} as {identity} (serial {written.serial}).")
+    say(f"Imported {key} as {identity} (serial {written.serial}).")

@@ -9,6 +9,7 @@ from typing import Any
 from reconciler.config import normalize
 from reconciler.plan.diff import FieldChange
 from reconciler.plan.plan import Action, Plan
+from reconciler.plan.render import escape
 
 ADVICE = {
     "drift": "the API cannot update a task: this change is NOT applied. To create a new task "
@@ -124,11 +125,14 @@ def calls_per_second(cps: Any) -> float:
 
 
 def banner(plan: Plan) -> list[str]:
-    """Who gets called: how many creates, earliest start, peak rate, windows, redials."""
+    """Who gets called: how many creates, earliest start, peak rate, windows, redials.
+
+    The lines are escaped for a terminal (they name a campaign key and a start moment).
+    """
     payloads = {a.key: a.payload for a in plan.creates if a.payload}
     if not payloads:
         return []
-    return _banner(plan, payloads)
+    return [escape.text(line) for line in _banner(plan, payloads)]
 
 
 def _banner(plan: Plan, payloads: dict[str, dict[str, Any]]) -> list[str]:

@@ -1,9 +1,15 @@
-"""The plan as Markdown for a pull-request comment, always under 60,000 characters."""
+"""The plan as Markdown for a pull-request comment, always under 60,000 characters.
+
+Values reach the comment in two places: inside a `diff` code block, as lines escaped for a
+terminal (`escape.text`: a value never has a line of its own, so it cannot close the fence or
+the `<details>`), and inside the `<summary>` HTML (`escape.markdown`). Every other character
+of the comment is the tool's own.
+"""
 
 from __future__ import annotations
 
 from reconciler.plan.plan import Action, Plan
-from reconciler.plan.render import common
+from reconciler.plan.render import common, escape
 from reconciler.plan.render.plan_text import block
 
 MAX_CHARS = 60_000
@@ -21,7 +27,7 @@ def _diff_lines(action: Action) -> list[str]:
         if change.kind != "removed":
             new = common.scalar(common.shown(change.path, change.new))
             out.append(f"+ {change.path}: {new}{common.annotate(change.path, change.new)}")
-    return out
+    return [escape.text(line) for line in out]
 
 
 def _section(action: Action) -> str:
@@ -38,7 +44,8 @@ def _section(action: Action) -> str:
             + (line[4:] if line.startswith("    ") else line.strip())
             for i, line in enumerate(lines)
         )
-    summary = f"<code>{action.symbol}</code> {action.name.replace('_', ' ')} <b>{action.key}</b>"
+    name, key = action.name.replace("_", " "), escape.markdown(action.key)
+    summary = f"<code>{action.symbol}</code> {name} <b>{key}</b>"
     return f"<details><summary>{summary}</summary>\n\n```diff\n{body}\n```\n</details>\n"
 
 

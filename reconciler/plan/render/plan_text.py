@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.plan.plan import Action, Create, Plan
-from reconciler.plan.render import common
+from reconciler.plan.render import common, escape
 from reconciler.plan.render.problems import github_command
 
 FORMAT_VERSION = 1
@@ -14,7 +14,11 @@ _COLORS = {"+": "32", "-/+": "33", "~": "33", "?": "35", "!": "31", ">": "36"}
 
 
 def block(action: Action) -> list[str]:
-    """The lines of one action: a header, then the payload or the field diff, then advice."""
+    """The lines of one action: a header, then the payload or the field diff, then advice.
+
+    Each line is escaped for a terminal (keys, sources and identities come from files and
+    from the API), so a value never starts a line of its own.
+    """
     header = f"{action.symbol} {action.name.replace('_', ' ')} {action.key}"
     if action.source:
         header += f"  ({action.source})"
@@ -33,7 +37,7 @@ def block(action: Action) -> list[str]:
             f"`reconcile state mv {action.duplicate_of} {action.key}` (apply refuses this "
             f"create unless --allow-duplicate {action.key})"
         )
-    return lines
+    return [escape.text(line) for line in lines]
 
 
 def text(plan: Plan, color: bool = False) -> str:
@@ -67,7 +71,8 @@ def data(plan: Plan) -> dict[str, Any]:
 
 def as_json(plan: Plan) -> str:
     """Stable JSON: the same inputs give byte-identical output."""
-    return json.dumps(data(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(data(plan), indent=2, sort_keys=True, ensure_ascii=False)
+    return escape.json_text(text) + "\n"
 
 
 def github_notices(plan: Plan) -> str:

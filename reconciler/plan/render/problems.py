@@ -6,11 +6,12 @@ import json
 from collections.abc import Callable, Iterable
 
 from reconciler.errors import Problem
+from reconciler.plan.render import escape
 
 
 def _line(problem: Problem) -> str:
     path = "" if problem.path.startswith("(") else f"{problem.path}: "
-    return f"{problem.location}: {problem.level}: {path}{problem.message}"
+    return escape.text(f"{problem.location}: {problem.level}: {path}{problem.message}")
 
 
 def text(problems: Iterable[Problem]) -> str:
@@ -20,21 +21,14 @@ def text(problems: Iterable[Problem]) -> str:
 
 def as_json(problems: Iterable[Problem]) -> str:
     """A JSON list of `{file, line, column, path, level, message}`."""
-    return json.dumps([p.as_dict() for p in problems], indent=2, ensure_ascii=False) + "\n"
-
-
-def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(value: str) -> str:
-    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+    text = json.dumps([p.as_dict() for p in problems], indent=2, ensure_ascii=False)
+    return escape.json_text(text) + "\n"
 
 
 def github_command(level: str, file: str, line: int, col: int, message: str) -> str:
     """One GitHub workflow command (`::error file=F,line=L,col=C::MESSAGE`)."""
-    props = f"file={_escape_property(file)},line={line},col={col}"
-    return f"::{level} {props}::{_escape_data(message)}\n"
+    props = f"file={escape.github(file, prop=True)},line={line},col={col}"
+    return f"::{level} {props}::{escape.github(message)}\n"
 
 
 def github(problems: Iterable[Problem]) -> str:
