@@ -9,7 +9,12 @@ status, a 2xx without an identity). `list_tasks` and `get_task` raise `AuthError
 Creates go over a fresh connection each time: a stale keep-alive connection turns a harmless
 "could not send" into an in-doubt create. The token lives in one private attribute and goes
 into each request's headers only; every text taken from a response body or an httpx
-exception is scrubbed of it before it reaches an outcome or an error message.
+exception is scrubbed of it before it reaches an outcome or an error message, and an identity
+that holds it is no identity (a create answered so is in doubt; a listed task so is skipped).
+
+Every request has an overall deadline (`Timeouts.deadline`: connect, send and the whole
+answer; `deadline.py`) and `cut_short` ends every request in flight early (a stop signal);
+answers are read up to a size and JSON up to a depth (`answer.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from reconciler.apply import deadline
+from reconciler.apply.answer import Answer, AnswerTooLarge, read_answer
 from reconciler.errors import ApiError, AuthError
 
 DEFAULT_API_URL: Final = "https://cis.twin24.ai/api/v1"
@@ -44,12 +51,14 @@ _DELTA_SECONDS = re.compile(r"\d+(\.\d+)?")
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds allowed for each phase of a request; all four are always set explicitly."""
+    """Seconds allowed for each phase of a request (all four always set explicitly), and for
+    the whole request (`deadline`: connect, send and the complete answer)."""
 
     connect: float = 5.0
     read: float = 30.0
     write: float = 30.0
     pool: float = 5.0
+    deadline: float = 60.0
 
     def as_httpx(self) -> httpx.Timeout:
         """The same four values as an `httpx.Timeout`."""
@@ -148,12 +157,14 @@ class Twin24Client:
             {token, escaped, escaped.replace("/", "\\/")}, key=len, reverse=True
         )
         self._timeouts = timeouts
+        self._deadlines = deadline.Deadlines()
         common: dict[str, Any] = {
             "timeout": timeouts.as_httpx(),
             "headers": {"Accept": "application/json", "User-Agent": _USER_AGENT},
             "follow_redirects": False,
         }
         self._client = httpx.Client(transport=transport, **common)
+        deadline.install(self._client, self._deadlines)
         self._injected = transport is not None
         # Creates get a pool per thread: one shared pool without keep-alive was seen, under 8
         # threads, to close a socket another thread was still reading (a spurious in-doubt).
@@ -170,6 +181,11 @@ class Twin24Client:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def cut_short(self, seconds: float) -> None:
+        """Let every request in flight, and every later one, go on for `seconds` at most (a
+        stop signal: a create cut off after sending is in doubt, as at its deadline)."""
+        self._deadlines.cut_short(seconds)
 
     def close(self) -> None:
         """Close every connection pool."""
@@ -188,6 +204,7 @@ class Twin24Client:
             # Same as httpx.HTTPTransport(limits=...) but keeps the environment's proxy settings.
             no_keepalive = httpx.Limits(max_keepalive_connections=0)
             client = httpx.Client(limits=no_keepalive, **self._common)
+            deadline.install(client, self._deadlines)
             self._local.client = client
             with self._pools:
                 self._create_clients.append(client)
@@ -198,12 +215,14 @@ class Twin24Client:
         headers = self._headers()
         headers["Connection"] = "close"  # the server closes too, even on an injected transport
         try:
-            response = self._create_client().post(
-                self._url(_TASKS_PATH), json=dict(payload), headers=headers
+            answer = self._exchange(
+                self._create_client(), "POST", _TASKS_PATH, json=dict(payload), headers=headers
             )
         except httpx.RequestError as exc:
             return self._failed_create(exc)
-        return self._create_outcome(response)
+        except AnswerTooLarge as exc:
+            return InDoubt(f"{exc}: the server may have created the task")
+        return self._create_outcome(answer)
 
     def list_tasks(
         self, *, keyword: str | None = None, since: datetime | None = None, page_size: int = 1000
@@ -226,7 +245,7 @@ class Twin24Client:
             items, count = _page_items(body)
             received += len(items)
             for item in items:
-                task = _remote_task(self._scrub(item)) if isinstance(item, dict) else None
+                task = self._task(item) if isinstance(item, dict) else None
                 if task is not None:
                     tasks.setdefault(task.identity, task)
             if len(items) < page_size or (count is not None and received >= count):
@@ -244,7 +263,7 @@ class Twin24Client:
             return None
         if not isinstance(body, dict):
             raise ApiError("the Twin24 task endpoint returned an unexpected body: report this")
-        return _remote_task(self._scrub(body), fallback_identity=identity)
+        return self._task(body, fallback_identity=identity)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -253,6 +272,27 @@ class Twin24Client:
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
+
+    def _exchange(self, client: httpx.Client, method: str, path: str, **kwargs: Any) -> Answer:
+        """One request within the overall deadline, its answer read whole (bounded)."""
+        with (
+            self._deadlines.request(self._timeouts.deadline),
+            client.stream(method, self._url(path), **kwargs) as response,
+        ):
+            return read_answer(response)
+
+    def _holds_token(self, text: str) -> bool:
+        return any(form in text for form in self._token_forms)
+
+    def _task(
+        self, item: dict[str, Any], fallback_identity: str | None = None
+    ) -> RemoteTask | None:
+        """A task with every text scrubbed; None without an identity, or with one that holds
+        the token (it could only be shown masked, and a masked identity finds nothing)."""
+        task = _remote_task(item, fallback_identity)
+        if task is None or self._holds_token(task.identity):
+            return None
+        return _remote_task(self._scrub(item), fallback_identity)
 
     def _scrub(self, value: Any) -> Any:
         """`value` with every occurrence of the token replaced (strings, lists, dicts)."""
@@ -266,7 +306,7 @@ class Twin24Client:
             return {self._scrub(k): self._scrub(v) for k, v in value.items()}
         return value
 
-    def _error_fields(self, response: httpx.Response) -> tuple[Any, Any]:
+    def _error_fields(self, response: Answer) -> tuple[Any, Any]:
         """The API's `error` and `details`, or the start of a body that is not such JSON."""
         try:
             body = response.json()
@@ -285,6 +325,11 @@ class Twin24Client:
     def _failed_create(self, exc: httpx.RequestError) -> NotSent | InDoubt:
         t = self._timeouts
         maybe = "the server may have created the task"
+        expired = self._deadlines.expired()
+        if expired == "deadline" and not isinstance(exc, httpx.ConnectTimeout):
+            return InDoubt(f"no complete answer within the {t.deadline:g}s deadline: {maybe}")
+        if expired == "cut-off" and not isinstance(exc, httpx.ConnectTimeout):
+            return InDoubt(f"apply was stopped while the create was under way: {maybe}")
         match exc:
             case httpx.ConnectTimeout():
                 return NotSent(f"connect timeout after {t.connect:g}s: nothing was sent")
@@ -305,7 +350,7 @@ class Twin24Client:
             case _:
                 return InDoubt(f"request failed ({self._exc_text(exc)}): {maybe}")
 
-    def _create_outcome(self, response: httpx.Response) -> CreateOutcome:
+    def _create_outcome(self, response: Answer) -> CreateOutcome:
         status = response.status_code
         if 200 <= status < 300:
             try:
@@ -314,6 +359,11 @@ class Twin24Client:
                 return InDoubt(f"HTTP {status} with a non-JSON body: the outcome is unknown")
             ident = body.get("id") if isinstance(body, dict) else None
             identity = ident.get("identity") if isinstance(ident, dict) else None
+            if isinstance(identity, str) and identity and self._holds_token(identity):
+                return InDoubt(
+                    f"HTTP {status} with the API token in id.identity: not taken as an "
+                    "identity, so the outcome is unknown"
+                )
             if isinstance(identity, str) and identity:
                 return Created(identity)
             return InDoubt(f"HTTP {status} without id.identity: the outcome is unknown")
@@ -331,12 +381,21 @@ class Twin24Client:
     ) -> Any:
         """GET and decode JSON (None for a 404 if asked); any other failure raises ApiError."""
         try:
-            response = self._client.get(self._url(path), params=params, headers=self._headers())
+            response = self._exchange(
+                self._client, "GET", path, params=params, headers=self._headers()
+            )
         except httpx.RequestError as exc:
+            if self._deadlines.expired() == "deadline":
+                raise ApiError(
+                    f"the Twin24 {what} gave no complete answer within the "
+                    f"{self._timeouts.deadline:g}s deadline: check the API, then run again later"
+                ) from None
             raise ApiError(
                 f"the Twin24 {what} is unavailable ({self._exc_text(exc)}): "
                 "check the API URL and the network, then run again"
             ) from None
+        except AnswerTooLarge as exc:
+            raise ApiError(f"the Twin24 {what} failed ({exc}): report this") from None
         status = response.status_code
         if status == 401:
             error, details = self._error_fields(response)

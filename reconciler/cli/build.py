@@ -134,7 +134,11 @@ class Services:
             from reconciler.apply.client import DEFAULT_API_URL
 
             url, token = api_url or DEFAULT_API_URL, read_token(token_file, os.environ)
-        self.client = Twin24Client(url, token, timeouts=Timeouts(read=_read_timeout()))
+        timeouts = Timeouts(
+            read=_seconds(READ_TIMEOUT_ENV, Timeouts.read),
+            deadline=_seconds(DEADLINE_ENV, Timeouts.deadline),
+        )
+        self.client = Twin24Client(url, token, timeouts=timeouts)
 
     def close(self) -> None:
         self.client.close()
@@ -142,20 +146,19 @@ class Services:
             self.sandbox.stop()
 
 
-READ_TIMEOUT_ENV = "RECONCILE_READ_TIMEOUT"
+READ_TIMEOUT_ENV = "RECONCILE_READ_TIMEOUT"  # seconds per read (tests, pipeline rehearsals)
+DEADLINE_ENV = "RECONCILE_REQUEST_DEADLINE"  # seconds for a whole request, answer included
 
 
-def _read_timeout() -> float:
-    """The client's read timeout: env RECONCILE_READ_TIMEOUT seconds (tests), else the default."""
-    from reconciler.apply.client import Timeouts
-
-    text = os.environ.get(READ_TIMEOUT_ENV, "").strip()
+def _seconds(name: str, default: float) -> float:
+    """A client time limit from env `name` (tests and rehearsals), else `default`."""
+    text = os.environ.get(name, "").strip()
     if not text:
-        return Timeouts.read
+        return default
     try:
         seconds = float(text)
     except ValueError:
         seconds = 0.0
     if not 0 < seconds < float("inf"):
-        raise ReconcileError(f"{READ_TIMEOUT_ENV}={text!r} is not a number of seconds > 0")
+        raise ReconcileError(f"{name}={text!r} is not a number of seconds > 0; fix or unset it")
     return seconds
