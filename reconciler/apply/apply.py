@@ -18,8 +18,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reconciler.apply import client as api
+from reconciler.apply import failure
 from reconciler.errors import ApiError, AuthError, PlanError, ReconcileError, StateError
 from reconciler.plan.plan import Action, InDoubt, Moved, Plan, Replace
+from reconciler.plan.render import escape
 from reconciler.state.model import Entry, State
 from reconciler.state.store import Records, Store, iso_z, utc_now
 
@@ -33,6 +35,10 @@ BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
 RETRY_AFTER_CAP = 60.0
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 143}
+# After a stop signal, requests in flight get this long before they end (a create then is in
+# doubt): CI kills about 10 s after its signal, and the journal and the state still need
+# writing.
+STOP_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,10 @@ class Applier:
         sleep: Callable[[float], object] | None = None,
         error: Echo | None = None,
     ) -> None:
-        self.store, self.client, self.options, self.echo = store, client, options, echo
-        self.error = error or echo  # problems and warnings (stderr in the CLI)
+        self.store, self.client, self.options = store, client, options
+        # Every line names keys, identities or API messages: escaped here, once for all.
+        self.echo = _escaped(echo)
+        self.error = _escaped(error or echo)  # problems and warnings (stderr in the CLI)
         self.stop = stop or Stop()
         self.clock = clock
         # Waits between retries end early when a signal stops the run.
@@ -135,6 +143,7 @@ class Applier:
         self.report = ApplyReport()
         self.limiter = RateLimiter(options.rate, self.sleep)
         self.lock = threading.Lock()
+        self.journal_error: StateError | None = None  # the first journal record that failed
 
     def run(self, plan: Plan, state: State) -> ApplyReport:
         """Apply `plan` (made against `state`, read under the lock). Always folds the journal."""
@@ -149,16 +158,37 @@ class Applier:
             self._moves(plan, state, journal)
             creates = self._resolve_and_guard(plan, state, journal)
             self._creates(creates, state, journal)
+        except StateError as exc:  # only a journal record fails so: nothing more was sent
+            self._journal_failed(exc)
         finally:
             journal.close()
+            folded = self._fold(journal)
+        if self.stop.reason:
+            self.report.stopped, self.report.signal = self.stop.reason, self.stop.signal
+        if self.journal_error is not None or folded is not None:
+            raise StateError(
+                failure.message(self.report, self.journal_error, folded, journal.where)
+            )
+        return self.report
+
+    def _fold(self, journal: Records) -> StateError | None:
+        """Fold the journal into a state write; the error if that failed (journal kept)."""
+        try:
             if journal.has_records():
                 folded = self.store.read()
                 self.store.write(replace(folded, api_url=folded.api_url or self.options.api_url))
             else:  # nothing happened: keep the serial (a saved plan stays fresh for a retry)
                 self.store.fold()
-        if self.stop.reason:
-            self.report.stopped, self.report.signal = self.stop.reason, self.stop.signal
-        return self.report
+        except StateError as exc:
+            return exc
+        return None
+
+    def _journal_failed(self, exc: StateError) -> None:
+        """A journal record failed: nothing after it can be recorded, so nothing more is sent."""
+        with self.lock:
+            if self.journal_error is None:
+                self.journal_error = exc
+        self.stop.set("the journal cannot record what is sent")
 
     def _moves(self, plan: Plan, state: State, journal: Records) -> None:
         for action in plan.actions:
@@ -299,7 +329,13 @@ class Applier:
             iso_z(self.clock()),
             replaced,
         )
-        journal.pending(action.key, pending)  # the write-ahead rule: recorded before it is sent
+        try:
+            journal.pending(action.key, pending)  # the write-ahead rule: recorded before sending
+        except StateError as exc:
+            self._journal_failed(exc)
+            with self.lock:
+                self.report.skipped.append((action.key, "not sent: the journal cannot record it"))
+            return
         outcome = self._send(action)
         with self.lock:
             self._record(action, outcome, pending, previous, journal)
@@ -339,9 +375,18 @@ class Applier:
     ) -> None:
         source = action.source or action.key
         if isinstance(outcome, api.Created):
-            journal.created(
-                action.key, replace(pending, status="created", identity=outcome.identity)
-            )
+            try:
+                journal.created(
+                    action.key, replace(pending, status="created", identity=outcome.identity)
+                )
+            except StateError as exc:  # the journal keeps it pending: the next apply finds it
+                self._journal_failed(exc)
+                self.report.in_doubt.append((action.key, f"created {outcome.identity}, unrecorded"))
+                self.error(
+                    f"{source}:1:1: error: {action.key}: created {outcome.identity}, but the "
+                    "journal could not record it; it stays pending: the next apply adopts it"
+                )
+                return
             self.report.created.append(action.key)
             self.echo(f"+ {action.key}: created {outcome.identity}")
             return
@@ -353,10 +398,13 @@ class Applier:
             )
             return
         # Nothing was created: forget the pending record (or restore what was replaced).
-        if previous is not None and previous.status == "created":
-            journal.created(action.key, previous)
-        else:
-            journal.removed(action.key)
+        try:
+            if previous is not None and previous.status == "created":
+                journal.created(action.key, previous)
+            else:
+                journal.removed(action.key)
+        except StateError as exc:  # it stays pending: the next apply finds nothing, says so
+            self._journal_failed(exc)
         if isinstance(outcome, api.Unauthorized):
             self.stop.set("the API answered 401: the token is missing, wrong or expired")
             self.report.refused.append((action.key, outcome.message))
@@ -376,6 +424,11 @@ class Applier:
         )
         self.report.refused.append((action.key, message))
         self.error(f"{source}:1:1: error: {action.key}: refused by the API: {message}")
+
+
+def _escaped(echo: Echo) -> Echo:
+    """`echo` for lines that hold values from files and from the API (see `escape.text`)."""
+    return lambda line: echo(escape.text(line))
 
 
 def pending_grace() -> timedelta:

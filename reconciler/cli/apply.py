@@ -20,6 +20,7 @@ from reconciler.cli.options import (
     color,
     plan_options,
 )
+from reconciler.cli.output import say
 from reconciler.errors import InputError, ReconcileError
 
 
@@ -40,14 +41,20 @@ def _confirm(planfile_given: bool, auto_approve: bool) -> None:
         raise ReconcileError("apply cancelled; nothing was changed")
 
 
-def _install_signals(stop: Any) -> dict[int, Any]:
-    """Route Ctrl-C, SIGTERM and SIGHUP to `stop`; returns the handlers to put back."""
+def _install_signals(stop: Any, client: Any) -> dict[int, Any]:
+    """Route Ctrl-C, SIGTERM and SIGHUP to `stop`, and give the requests in flight
+    STOP_GRACE seconds (CI kills about 10 s after its signal); returns the handlers to put
+    back."""
+    from reconciler.apply.apply import STOP_GRACE
 
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
         stop.set(f"received {name}: no new creates start; in-flight creates are recorded", name)
+        client.cut_short(STOP_GRACE)
         click.echo(
-            f"\n{name} received: finishing the creates in flight, starting no more.", err=True
+            f"\n{name} received: finishing the creates in flight (at most {STOP_GRACE:g}s), "
+            "starting no more.",
+            err=True,
         )
 
     previous = {}
@@ -142,21 +149,23 @@ def apply(
         _confirm(saved is not None, auto_approve)
         services = Services(api_url, token_file, sandbox)
         stop = Stop()
-        previous = _install_signals(stop)
+        previous = _install_signals(stop, services.client)
         options = ApplyOptions(
             url, parallelism, rate, retry_pending, allow_duplicate, not no_remote_check
         )
+        applier = Applier(store, services.client, options, click.echo, stop, error=_echo_err)
         try:
-            report = Applier(
-                store, services.client, options, click.echo, stop, error=_echo_err
-            ).run(the_plan, current)
+            report = applier.run(the_plan, current)
+        except BaseException:
+            click.echo(applier.report.summary())  # what was done before the error
+            raise
         finally:
             services.close()
             for number, handler in previous.items():  # apply may run inside a longer process
                 signal.signal(number, handler)
     click.echo(report.summary())
     if report.stopped:
-        click.echo(f"stopped: {report.stopped}", err=True)
+        say(f"stopped: {report.stopped}", err=True)
     raise SystemExit(report.exit_code)
 
 
@@ -202,7 +211,7 @@ def check_remote(
                 f"{task.identity}`"
             )
     for line in findings:
-        click.echo(line)
+        say(line)
     click.echo(f"check-remote: {len(findings)} difference(s), {len(remote)} remote task(s).")
     if findings:
         raise SystemExit(2)

@@ -71,7 +71,7 @@ def load(path: Path) -> dict[str, Any]:
         body = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PlanError(f"{path}: cannot read the plan file ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deeply
         raise PlanError(f"{path}: not a reconcile plan file (not valid JSON)") from None
     if not isinstance(body, dict) or body.get("kind") != KIND or "binding" not in body:
         raise PlanError(f"{path}: not a reconcile plan file (made by `reconcile plan --out`)")

@@ -16,6 +16,7 @@ For a `pending` entry `created_at` is the moment the create was sent (the outcom
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring
@@ -24,7 +25,9 @@ from typing import Any, Literal
 from reconciler.errors import StateError
 
 STATE_VERSION = 1
+MAX_DEPTH = 64  # objects and lists in a state file: a payload nests four levels below an entry
 Status = Literal["created", "pending"]
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -167,18 +170,40 @@ def _pretty(value: Any, indent: str, emit: Any) -> None:
 
 def loads(text: str, where: str) -> State:
     """Parse a state file's text; `where` names the file in every error."""
+    untouched = f"it was left untouched: restore it from git or from {where}.backup"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StateError(
             f"{where}: not a valid state file ({exc.msg} at line {exc.lineno}, column "
-            f"{exc.colno}); it was left untouched: restore it from git or from {where}.backup"
+            f"{exc.colno}); {untouched}"
         ) from None
+    except ValueError:  # json's only other ValueError: an integer too long to convert
+        raise StateError(
+            f"{where}: not a valid state file (a number with thousands of digits); {untouched}"
+        ) from None
+    except RecursionError:
+        raise StateError(
+            f"{where}: not a valid state file (nested deeper than {MAX_DEPTH} levels); {untouched}"
+        ) from None
+    if _too_deep(data, MAX_DEPTH):
+        raise StateError(
+            f"{where}: not a valid state file (nested deeper than {MAX_DEPTH} levels); {untouched}"
+        )
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(data):
+        raise StateError(
+            f"{where}: not a valid state file (a string holds a lone UTF-16 surrogate, which "
+            f"no UTF-8 file can hold); {untouched}"
+        )
     if not isinstance(data, dict):
         raise StateError(f"{where}: not a valid state file (expected a JSON object)")
     version = data.get("version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise StateError(f"{where}: not a valid state file (no integer 'version')")
+    if version < 1:
+        raise StateError(
+            f"{where}: not a valid state file (version {version}: versions start at 1); {untouched}"
+        )
     if version > STATE_VERSION:
         raise StateError(
             f"{where}: state version {version} was written by a newer reconcile (this one "
@@ -188,7 +213,7 @@ def loads(text: str, where: str) -> State:
     campaigns = data.get("campaigns")
     if not isinstance(lineage, str) or not lineage:
         raise StateError(f"{where}: not a valid state file (no 'lineage')")
-    if not isinstance(serial, int) or serial < 0:
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
         raise StateError(f"{where}: not a valid state file (no non-negative 'serial')")
     if api_url is not None and not isinstance(api_url, str):
         raise StateError(f"{where}: not a valid state file ('api_url' is not a string)")
@@ -196,3 +221,28 @@ def loads(text: str, where: str) -> State:
         raise StateError(f"{where}: not a valid state file (no 'campaigns' object)")
     entries = {key: Entry.from_json(key, value, where) for key, value in campaigns.items()}
     return State(lineage=lineage, serial=serial, api_url=api_url, campaigns=entries)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True when objects and lists in `value` nest deeper than `limit`. Level by level, not
+    recursive: a deep value would exhaust the stack of every recursive walk after this one."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level, depth = below, depth + 1
+    return False
+
+
+def _encodable(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

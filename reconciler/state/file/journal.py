@@ -12,8 +12,10 @@ a state with serial M (and lineage L, or any lineage when L is null):
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,17 @@ class Journal:
         self._fd: int | None = None
         self._closed = False
         self._failed: str | None = None
-        self._open(keep)
+        try:
+            self._open(keep)
+        except OSError as exc:
+            raise StateError(
+                f"{path}: cannot write the journal ({why(exc)}); nothing was sent"
+            ) from None
+
+    @property
+    def where(self) -> str:
+        """The journal file, for messages."""
+        return str(self.path)
 
     def pending(self, key: str, entry: Entry) -> None:
         """Record that a create is about to be sent (call before sending it)."""
@@ -65,6 +77,8 @@ class Journal:
                 return sum(1 for _ in handle) > 1
         except FileNotFoundError:
             return False
+        except OSError:
+            return True  # cannot tell: folding what is there is the safe side
 
     def close(self) -> None:
         with self._sync, self._mutex:  # the same lock order as _append: _sync, then _mutex
@@ -73,16 +87,23 @@ class Journal:
 
     def _open(self, keep: int) -> None:
         """Continue the first `keep` bytes of the file (dropping a torn tail), or start it."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW
         if keep:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            os.ftruncate(fd, keep)
-            os.fsync(fd)
+            fd = os.open(self.path, flags)
         else:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o666)
-            lineage, serial = self._base
-            write_all(fd, _line({"op": "begin", "lineage": lineage, "serial": serial}))
-            os.fsync(fd)
-            fsync_dir(self.path.parent)
+            fd = os.open(self.path, flags | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            if keep:
+                os.ftruncate(fd, keep)
+                os.fsync(fd)
+            else:
+                lineage, serial = self._base
+                write_all(fd, _line({"op": "begin", "lineage": lineage, "serial": serial}))
+                os.fsync(fd)
+                fsync_dir(self.path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
 
     def _append(self, record: dict[str, Any]) -> None:
@@ -115,10 +136,9 @@ class Journal:
 
     def _failure(self, record: dict[str, Any], exc: OSError) -> StateError:
         # After a failed write or fsync nothing that follows can be trusted.
-        self._failed = exc.strerror or str(exc)
+        self._failed = why(exc)
         return StateError(
-            f"{self.path}: cannot record {record['op']} for {record['key']!r} "
-            f"({self._failed}); stop sending creates, then run `reconcile plan`"
+            f"{self.path}: cannot record {record['op']} for {record['key']!r} ({self._failed})"
         )
 
     def _restart(self, base: Base) -> None:
@@ -146,12 +166,9 @@ class Scan:
 
 def read_journal(path: Path) -> Scan | None:
     """Read a journal's header; None when there is no journal file."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = read_regular(path, "the journal")
+    if data is None:
         return None
-    except OSError as exc:
-        raise StateError(f"{path}: cannot read the journal ({exc.strerror})") from None
     end = data.rfind(b"\n") + 1  # what follows is a record torn by a crash: skipped
     lines = data[:end].split(b"\n")[:-1]
     if not lines:
@@ -185,7 +202,7 @@ def replay(state: State, scan: Scan, where: str) -> State:
 def _record(line: bytes, at: str) -> dict[str, Any]:
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         record = None
     if not isinstance(record, dict) or not isinstance(record.get("op"), str):
         raise _corrupt(at, "not a JSON object with an 'op'")
@@ -218,3 +235,27 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def why(exc: OSError) -> str:
+    """An OSError's reason, for a message (`Too many levels of symbolic links` said plainly)."""
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link"
+    return exc.strerror or type(exc).__name__
+
+
+def read_regular(path: Path, what: str) -> bytes | None:
+    """The bytes of a regular file, never through a link; None when there is no file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read {what} ({why(exc)})") from None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise StateError(f"{path}: {what} is not a regular file; nothing was changed")
+            return handle.read()
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read {what} ({why(exc)})") from None

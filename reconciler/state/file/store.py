@@ -6,6 +6,10 @@ Files beside the state file `S` (spec sections 3 and 5):
     S.backup    the version before the last write
     S.lock      an OS lock (flock) held for a command's whole run; its text names the holder
     S.journal   JSON lines appended since the last write (the write-ahead rule; journal.py)
+
+`S` must not be a symbolic link (spec 9.6): two spellings of one state would take two locks
+and let two applies run at once, and a write would replace the link with a file. The lock is
+taken on the resolved path of `S`; none of these files is ever followed through a link.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from reconciler.state.file.journal import (
     Scan,
     fsync_dir,
     read_journal,
+    read_regular,
     replay,
+    why,
     write_all,
 )
 from reconciler.state.model import State, dumps, loads
@@ -50,10 +56,12 @@ class FileStore:
         # The last state parsed or written, with its bytes: a large state is read several
         # times in one apply (plan, journal base, fold), and parsed only when its bytes change.
         self._parsed: tuple[bytes, State] | None = None
-        self.lock_path, self.journal_path, self.backup_path = (
-            self.path.with_name(self.path.name + suffix)
-            for suffix in (".lock", ".journal", ".backup")
+        self.journal_path, self.backup_path = (
+            self.path.with_name(self.path.name + suffix) for suffix in (".journal", ".backup")
         )
+        _refuse_link(self.path)
+        # Two spellings of one folder (a linked folder, `./`) must meet on one lock.
+        self.lock_path = Path(os.path.realpath(self.path.parent)) / (self.path.name + ".lock")
 
     def read(self) -> State:
         """The state with the journal replayed in memory; a missing file is an empty state.
@@ -88,8 +96,9 @@ class FileStore:
         since = iso_z(self._clock())
         info = LockInfo(str(uuid.uuid4()), os.getpid(), socket.gethostname(), since, command)
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(asdict(info), sort_keys=True).encode() + b"\n", 0)
+            with contextlib.suppress(OSError):  # a full disk: the lock holds, unnamed
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(asdict(info), sort_keys=True).encode() + b"\n", 0)
             self._lock_fd = fd
             yield info
         finally:
@@ -98,7 +107,8 @@ class FileStore:
                 self._journal = None
             self._lock_fd = None
             try:
-                os.ftruncate(fd, 0)
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
@@ -106,9 +116,11 @@ class FileStore:
     def unlock(self, lock_id: str) -> None:
         """Remove a lock left behind (`reconcile state unlock LOCK_ID`); refuse a live one."""
         try:
-            fd = os.open(self.lock_path, os.O_RDWR)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_NOFOLLOW)
         except FileNotFoundError:
             raise StateError(f"{self.lock_path}: no lock file; nothing to unlock") from None
+        except OSError as exc:
+            raise StateError(f"{self.lock_path}: cannot open ({why(exc)})") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -150,13 +162,20 @@ class FileStore:
             self._is_live(scan, state)  # refuses a foreign journal before it would be dropped
         written = state.next_serial()
         text = dumps(written).encode("utf-8")
-        if old is not None:
-            _keep_backup(self.path, self.backup_path, old)
-        _atomic_write(self.path, text)
+        _refuse_link(self.path)  # a link made since: it is never replaced by a file
+        try:
+            if old is not None:
+                _keep_backup(self.path, self.backup_path, old)
+            _atomic_write(self.path, text)
+        except OSError as exc:
+            raise StateError(
+                f"{self.path}: cannot write the state file ({why(exc)}); it was left as it was"
+            ) from None
         self._parsed = (text, written)
-        self._drop_journal((written.lineage, written.serial))
-        for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a write killed before its rename
+        with contextlib.suppress(OSError):  # the new state is in place: a journal left over
+            self._drop_journal((written.lineage, written.serial))  # is ignored (older serial)
+            for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}*.tmp"):
+                stale.unlink(missing_ok=True)  # left by a write killed before its rename
         return written
 
     def journal(self) -> Journal:
@@ -188,12 +207,9 @@ class FileStore:
         return state
 
     def _load(self) -> tuple[bytes | None, State]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        raw = read_regular(self.path, "the state file")
+        if raw is None:
             return None, State()
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read the state file ({exc.strerror})") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -243,9 +259,11 @@ class FileStore:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
             except OSError as exc:
-                raise StateError(f"{self.lock_path}: cannot open ({exc.strerror})") from None
+                raise StateError(
+                    f"{self.lock_path}: cannot open the lock file ({why(exc)}); nothing was changed"
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -269,6 +287,15 @@ class FileStore:
         return (
             f"{self.path}: state is locked by {who}; wait for it to finish, retry with "
             f"--lock-timeout SECONDS{unlock}"
+        )
+
+
+def _refuse_link(path: Path) -> None:
+    if os.path.islink(path):
+        raise StateError(
+            f"{path}: the state file is a symbolic link (to {os.readlink(path)}); nothing was "
+            "read or changed: give the file itself as --state (a link would be locked apart "
+            "from the file it names)"
         )
 
 

@@ -21,6 +21,7 @@ only when a postgresql:// state is used: it is the optional extra `reconcile[pos
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -70,8 +71,57 @@ CREATE TABLE IF NOT EXISTS reconcile.locks (
 """
 
 
+_URL_FORM = "postgresql://USER@HOST:PORT/DB (the password in PGPASSWORD or ~/.pgpass)"
+_NOT_SHOWN = "it is not shown here, as it may hold a password"
+_POSTGRES_SCHEME = re.compile(r"\s*postgres(ql)?:", re.IGNORECASE)
+_OTHER_URL = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*://")
+# libpq's `key=value` connection strings start with one of its keywords.
+_CONNINFO = re.compile(
+    r"\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options|"
+    r"connect_timeout|application_name|target_session_attrs|requiressl|channel_binding)\s*=",
+    re.IGNORECASE,
+)
+
+
 def is_postgres_url(state: str) -> bool:
-    return state.startswith(URL_PREFIXES)
+    """True when `--state` names a database: `postgresql:` or `postgres:`, in any letter case.
+
+    Refuses (StateError, never echoing the value) a database URL that cannot be parsed, a
+    libpq `key=value` string and a URL of another kind: taken as file paths, they would be
+    created as files and shown in messages, passwords and all.
+    """
+    if _CONNINFO.match(state):
+        raise StateError(
+            "--state (or RECONCILE_STATE) is a libpq key=value connection string; "
+            f"{_NOT_SHOWN}. Give the URL form instead: {_URL_FORM}"
+        )
+    if not _POSTGRES_SCHEME.match(state):
+        if _OTHER_URL.match(state):
+            raise StateError(
+                "--state (or RECONCILE_STATE) is a URL but not a postgresql:// one; "
+                f"{_NOT_SHOWN}. Give a state file path or {_URL_FORM}"
+            )
+        return False
+    url = normalize_url(state)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parses the port: ValueError when it is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or not url.startswith(URL_PREFIXES):
+        raise StateError(
+            f"--state (or RECONCILE_STATE) is a PostgreSQL URL that cannot be parsed; "
+            f"{_NOT_SHOWN}. Write it as {_URL_FORM}"
+        )
+    return True
+
+
+def normalize_url(url: str) -> str:
+    """`url` without surrounding spaces and with its scheme in lower case (libpq only knows
+    `postgresql://` and `postgres://`)."""
+    url = url.strip()
+    scheme, sep, rest = url.partition(":")
+    return f"{scheme.lower()}{sep}{rest}"
 
 
 def display_url(url: str) -> str:
@@ -148,8 +198,10 @@ def connect(url: str, where: str, check_schema: bool = True) -> Iterator[psycopg
         )
     try:
         given = conninfo_to_dict(url)
-    except psycopg.Error as exc:
-        raise StateError(f"{where}: not a usable URL ({one_line(exc)})") from None
+    except psycopg.Error:  # libpq's message quotes the whole URL
+        raise StateError(
+            f"{where}: libpq cannot parse this URL ({_NOT_SHOWN}); write it as {_URL_FORM}"
+        ) from None
     extra: dict[str, Any] = {}
     if "connect_timeout" not in given:
         extra["connect_timeout"] = CONNECT_TIMEOUT

@@ -69,6 +69,11 @@ class PostgresJournal:
         self.closed = False
         self._failed: str | None = None
 
+    @property
+    def where(self) -> str:
+        """The database workspace, for messages."""
+        return self._where
+
     def pending(self, key: str, entry: Entry) -> None:
         """Record that a create is about to be sent (call before sending it)."""
         self._record("pending", key, RECORD_UPSERT, entry)
@@ -113,10 +118,7 @@ class PostgresJournal:
             if not applied:
                 # After a failed record nothing that follows can be trusted.
                 self._failed = problem
-                raise StateError(
-                    f"{self._where}: cannot record {op} for {key!r} ({problem}); stop sending "
-                    "creates, then run `reconcile plan`"
-                )
+                raise StateError(f"{self._where}: cannot record {op} for {key!r} ({problem})")
             self._records += 1
 
 

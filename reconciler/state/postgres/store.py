@@ -35,6 +35,7 @@ from reconciler.state.postgres.connection import (
     import_psycopg,
     init_schema,
     is_postgres_url,
+    normalize_url,
     one_line,
 )
 from reconciler.state.postgres.journal import (
@@ -67,6 +68,7 @@ class PostgresStore:
     def __init__(
         self, url: str, workspace: str = "default", clock: Callable[[], datetime] = utc_now
     ) -> None:
+        url = normalize_url(url)
         self.url, self.workspace, self._clock = url, workspace, clock
         self.where = f"{display_url(url)} (workspace {workspace!r})"
         if not workspace or len(workspace) > 200 or not workspace.isprintable():

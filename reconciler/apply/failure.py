@@ -1,0 +1,57 @@
+"""What apply says when the state could not record everything: what was and was not done.
+
+A journal record that fails (disk full, permission denied, a read-only folder, a lost
+database) stops the creates: nothing is sent that is not recorded first. The state write at
+the end can fail the same way; the journal is then the only record of the creates already
+sent, and the message says so and asks to keep it (spec 9.6).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconciler.apply.apply import ApplyReport
+    from reconciler.errors import StateError
+
+MAX_KEYS = 10  # keys named in the message; the rest are counted
+
+
+def message(
+    report: ApplyReport,
+    journal_error: StateError | None,
+    fold_error: StateError | None,
+    journal: str,
+) -> str:
+    """One message: the cause, what was done and where it is recorded, what was not sent."""
+    parts = [f"{journal_error}; nothing more was sent"] if journal_error else []
+    done = [
+        f"{label} {keys(found)}"
+        for label, found in (
+            ("created", report.created),
+            ("outcome unknown (pending)", [key for key, _ in report.in_doubt]),
+            ("moved", report.moved),
+        )
+        if found
+    ]
+    if fold_error is None:
+        parts.append(f"the state file holds what was done ({'; '.join(done)})" if done else "")
+    else:
+        parts.append(f"{fold_error}")
+        if done or journal_error is None:
+            what = "; ".join(done) or "this run's records"
+            parts.append(
+                f"{what}: recorded in {journal}. Keep that file (never delete it): once the "
+                "cause is fixed, `reconcile apply` replays it and looks for every pending "
+                "create on the platform before sending anything"
+            )
+    not_sent = [key for key, _ in report.skipped]
+    if not_sent:
+        parts.append(f"not sent: {keys(not_sent)}; run `reconcile apply` again for them")
+    return ". ".join(part for part in parts if part)
+
+
+def keys(found: list[str]) -> str:
+    """`a, b, c` (at most MAX_KEYS named, the rest counted)."""
+    named = ", ".join(found[:MAX_KEYS])
+    return named + (f" and {len(found) - MAX_KEYS} more" if len(found) > MAX_KEYS else "")
