@@ -15,6 +15,8 @@ import click
 
 from reconciler import DISTRIBUTION, __version__
 from reconciler.cli import apply, config, plan, sandbox, state
+from reconciler.cli.interrupt import Interrupted, exit_on_signals
+from reconciler.cli.output import say
 from reconciler.errors import InputError, ReconcileError
 
 
@@ -45,12 +47,23 @@ for command in (
 
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI and turn every error into its exit code."""
+    with exit_on_signals():
+        _run(argv)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(f"\n{exc.name} received: stopped.", err=True)
+        sys.exit(exc.code)
     except click.exceptions.UsageError as exc:
         exc.show()
         sys.exit(1)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click's name for Ctrl-C
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.exceptions.Exit as exc:
@@ -62,10 +75,10 @@ def main(argv: list[str] | None = None) -> Any:
         from reconciler.plan.render import problems as render_problems
 
         click.echo(render_problems.text(exc.problems), nl=False, err=True)
-        click.echo(f"error: {exc}", err=True)
+        say(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except ReconcileError as exc:
-        click.echo(f"error: {exc}", err=True)
+        say(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

@@ -152,6 +152,13 @@ _worker_run: tuple[_Defaults, Policy] | None = None  # set in each worker proces
 def _worker_start(defaults: _Defaults, policy: Policy) -> None:
     global _worker_run
     _worker_run = (defaults, policy)
+    # The parent answers signals (the CLI's exit codes); a worker ends when the pool ends it.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def _check_chunk(jobs: list[tuple[CampaignFile, bytes | None, str]]) -> list[Result]:
