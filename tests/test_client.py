@@ -408,6 +408,22 @@ def echo_token_text(status: int) -> Handler:
     return handler
 
 
+def token_as_identity(status: int) -> Handler:
+    """A hostile server that answers with the token as (or inside) every identity."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        ids = [token, f"id-{token}", {"identity": token}]
+        if request.method == "POST":
+            return httpx.Response(status, json={"id": {"identity": f"task-{token}"}})
+        items = [{"id": i, "name": "promo", "note": token} for i in ids]
+        if request.url.path.endswith("/t-1"):
+            return httpx.Response(status, json={"id": token, "name": token})
+        return httpx.Response(status, json={"count": len(items), "items": items})
+
+    return handler
+
+
 def raising_with_headers(exc_type: type[httpx.RequestError]) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc_type(f"failed {dict(request.headers)} {TOKEN}", request=request)
@@ -422,6 +438,7 @@ def test_token_never_appears_in_outcomes_errors_or_logs(caplog: pytest.LogCaptur
     caplog.set_level(logging.DEBUG)
     handlers = [echo_token(s) for s in LEAK_STATUSES] + [echo_token_text(s) for s in LEAK_STATUSES]
     handlers += [raising_with_headers(exc_type) for exc_type, _, _ in EXCEPTION_CASES]
+    handlers += [token_as_identity(200)]
     texts: list[str] = []
     for handler in handlers:
         with make_client(handler) as client:
@@ -634,3 +651,165 @@ def test_a_json_escaped_token_in_a_response_is_masked_too(status: int) -> None:
         texts.append(str(exc))
     assert all("***" in t for t in texts), texts
     assert not [t for t in texts if "abc" in t or "ghi" in t], texts
+
+
+# -- hostile answers: the token as an identity, huge or deep JSON, endless digits ----------
+
+
+def test_an_identity_holding_the_token_is_no_identity() -> None:
+    with make_client(token_as_identity(200)) as client:
+        outcome = client.create(PAYLOAD)
+        assert outcome == InDoubt(
+            "HTTP 200 with the API token in id.identity: not taken as an identity, so the "
+            "outcome is unknown"
+        )
+        assert client.list_tasks() == []  # every listed identity held it: all skipped
+        assert client.get_task("t-1") is None  # ... and so does the one task asked for
+    json_escaped = "abc/def"  # quoted back as abc\/def by a PHP server
+
+    def php(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text='{"id": {"identity": "abc\\\\/def"}}')
+
+    client = Twin24Client(BASE, json_escaped, transport=httpx.MockTransport(php))
+    assert isinstance(client.create(PAYLOAD), InDoubt)
+
+
+def nested(depth: int) -> str:
+    return '{"id": ' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        nested(100),  # parses, but would exhaust every recursive walk after it
+        nested(100_000),  # RecursionError in the JSON decoder itself
+        '{"id": {"identity": ' + "7" * 5000 + "}}",  # ValueError: too many digits
+        '{"id": {"identity": "bad\\udcff"}}',  # a lone surrogate: no state file can hold it
+    ],
+    ids=["deep", "deeper", "5000-digits", "surrogate"],
+)
+def test_unusable_json_answers_are_in_doubt_or_clear_errors(body: str) -> None:
+    with make_client(respond(200, text=body)) as client:
+        outcome = client.create(PAYLOAD)
+        assert outcome == InDoubt("HTTP 200 with a non-JSON body: the outcome is unknown")
+        with pytest.raises(ApiError, match="list endpoint returned HTTP 200 with a body that"):
+            client.list_tasks()
+        with pytest.raises(ApiError, match="task endpoint returned HTTP 200 with a body that"):
+            client.get_task("t-1")
+
+
+def test_an_answer_too_large_is_not_read_to_the_end() -> None:
+    big = b"[" + b"0," * (17 * 1024 * 1024) + b"0]"  # 34 MiB
+
+    with make_client(lambda request: httpx.Response(200, content=big)) as client:
+        assert client.create(PAYLOAD) == InDoubt(
+            "the answer is larger than 32 MiB: the server may have created the task"
+        )
+        with pytest.raises(ApiError, match=r"list endpoint failed \(the answer is larger"):
+            client.list_tasks()
+
+
+# -- the overall deadline: a real loopback server that drips its answer --------------------
+
+DRIP_BODY = b'{"count": 0, "items": [], "id": {"identity": "t-1"}}'
+DRIP_SECONDS = 0.25 * (len(DRIP_BODY) + 38)  # 38: the status line and headers
+
+
+class Dripper:
+    """A server that reads a request, then answers one byte every `pause` seconds: its whole
+    answer takes DRIP_SECONDS, and no single read waits anywhere near a read timeout."""
+
+    def __init__(self, pause: float = 0.25) -> None:
+        self.pause = pause
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.requests = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/api/v1"
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            self.requests += 1
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(DRIP_BODY)
+            data = head + DRIP_BODY
+            for byte in data:
+                if self.stopped.wait(self.pause):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client gave up: what the deadline is for
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def dripper(no_proxy: None) -> Iterator[Dripper]:
+    server = Dripper()
+    yield server
+    server.close()
+
+
+def test_a_dripped_create_answer_is_in_doubt_at_the_deadline(dripper: Dripper) -> None:
+    # Each byte comes well within the read timeout: only the overall deadline can end it.
+    timeouts = Timeouts(connect=1, read=1, write=1, pool=1, deadline=1.0)
+    with Twin24Client(dripper.url, TOKEN, timeouts=timeouts) as client:
+        started = time.monotonic()
+        outcome = client.create(PAYLOAD)
+        took = time.monotonic() - started
+    assert outcome == InDoubt(
+        "no complete answer within the 1s deadline: the server may have created the task"
+    )
+    assert dripper.requests == 1
+    assert 1.0 <= took < DRIP_SECONDS / 4  # generous: the machine may be busy
+
+
+def test_a_dripped_list_answer_is_an_error_at_the_deadline(dripper: Dripper) -> None:
+    timeouts = Timeouts(connect=1, read=1, write=1, pool=1, deadline=0.8)
+    with Twin24Client(dripper.url, TOKEN, timeouts=timeouts) as client:
+        started = time.monotonic()
+        with pytest.raises(ApiError, match=r"no complete answer within the 0\.8s deadline"):
+            client.list_tasks()
+        assert time.monotonic() - started < DRIP_SECONDS / 4
+
+
+def test_cut_short_ends_a_waiting_create_early(dripper: Dripper) -> None:
+    with Twin24Client(dripper.url, TOKEN) as client:  # the default 60 s deadline
+        threading.Timer(0.3, client.cut_short, args=(0.2,)).start()
+        started = time.monotonic()
+        outcome = client.create(PAYLOAD)
+        took = time.monotonic() - started
+    assert outcome == InDoubt(
+        "apply was stopped while the create was under way: the server may have created the task"
+    )
+    assert took < DRIP_SECONDS / 4
+
+
+def test_the_deadline_reaches_every_connection_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline sits inside httpx's pools (private attributes): an upgrade of httpx or
+    httpcore that moves them must fail here, not silently drop the deadline."""
+    from reconciler.apply import deadline
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # a proxy pool too
+    reached: list[int] = []
+    real = deadline.install
+    monkeypatch.setattr(deadline, "install", lambda c, d: reached.append(real(c, d)) or 0)
+    with Twin24Client(BASE, TOKEN) as client:
+        client._create_client()
+    assert reached and all(n >= 1 for n in reached), reached
+    assert sum(reached) >= 3  # the plain pool and the proxy's, for lists and for creates

@@ -16,6 +16,7 @@ function of the medium it reaches:
                         cannot close the fence.
     github(value)       a GitHub workflow command, as GitHub documents it: `%`, CR and LF as
                         %25, %0D, %0A in the data; a property value also `:` and `,` as %3A, %2C.
+                        Other control characters become `\\uXXXX` as in `text()`.
     json_text(text)     JSON text printed to a log: `##[` inside a string as `##\\u005b`
                         (the same string to a JSON reader).
 
@@ -60,6 +61,7 @@ def markdown(value: str) -> str:
 def github(value: str, *, prop: bool = False) -> str:
     """`value` as a workflow command's data, or (`prop=True`) as one of its property values."""
     out = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    out = _UNSAFE.sub(_u, out)  # what GitHub leaves raw (ESC, lone surrogates...): as text()
     return out.replace(":", "%3A").replace(",", "%2C") if prop else out
 
 
