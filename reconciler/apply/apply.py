@@ -144,6 +144,7 @@ class Applier:
         self.limiter = RateLimiter(options.rate, self.sleep)
         self.lock = threading.Lock()
         self.journal_error: StateError | None = None  # the first journal record that failed
+        self._failing = threading.Lock()
 
     def run(self, plan: Plan, state: State) -> ApplyReport:
         """Apply `plan` (made against `state`, read under the lock). Always folds the journal."""
@@ -185,7 +186,7 @@ class Applier:
 
     def _journal_failed(self, exc: StateError) -> None:
         """A journal record failed: nothing after it can be recorded, so nothing more is sent."""
-        with self.lock:
+        with self._failing:  # not self.lock: _record holds that one
             if self.journal_error is None:
                 self.journal_error = exc
         self.stop.set("the journal cannot record what is sent")

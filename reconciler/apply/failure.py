@@ -25,30 +25,30 @@ def message(
 ) -> str:
     """One message: the cause, what was done and where it is recorded, what was not sent."""
     parts = [f"{journal_error}; nothing more was sent"] if journal_error else []
-    done = [
+    done = "; ".join(
         f"{label} {keys(found)}"
         for label, found in (
             ("created", report.created),
-            ("outcome unknown (pending)", [key for key, _ in report.in_doubt]),
+            ("outcome unknown (kept pending)", [key for key, _ in report.in_doubt]),
             ("moved", report.moved),
         )
         if found
-    ]
+    )
     if fold_error is None:
-        parts.append(f"the state file holds what was done ({'; '.join(done)})" if done else "")
+        if done:
+            parts.append(f"The state file holds what was done: {done}")
     else:
         parts.append(f"{fold_error}")
-        if done or journal_error is None:
-            what = "; ".join(done) or "this run's records"
-            parts.append(
-                f"{what}: recorded in {journal}. Keep that file (never delete it): once the "
-                "cause is fixed, `reconcile apply` replays it and looks for every pending "
-                "create on the platform before sending anything"
-            )
+        parts.append(
+            f"{'Done: ' + done if done else 'Nothing was created'}. This run's records are in "
+            f"{journal}: keep that file (never delete it); once the cause is fixed, "
+            "`reconcile apply` replays it and looks for every pending create on the platform "
+            "before it sends anything"
+        )
     not_sent = [key for key, _ in report.skipped]
     if not_sent:
-        parts.append(f"not sent: {keys(not_sent)}; run `reconcile apply` again for them")
-    return ". ".join(part for part in parts if part)
+        parts.append(f"Not sent: {keys(not_sent)}; run `reconcile apply` again for them")
+    return ". ".join(parts) + "."
 
 
 def keys(found: list[str]) -> str:
