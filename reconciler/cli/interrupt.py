@@ -32,14 +32,15 @@ def _interrupted(signum: int, _frame: FrameType | None) -> None:
 
 
 def install() -> dict[int, Any]:
-    """Make SIGINT, SIGTERM and SIGHUP raise `Interrupted`; returns the handlers found (none
-    outside the main thread, where Python cannot set handlers)."""
+    """Make SIGINT, SIGTERM and SIGHUP raise `Interrupted` (unless ignored); returns the
+    handlers found (none outside the main thread, where Python cannot set handlers)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}
     for name in EXIT_CODES:
-        if hasattr(signal, name):
-            number = getattr(signal, name)
+        number = getattr(signal, name, None)
+        # An ignored signal stays ignored (nohup, a background job of a script).
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
             previous[number] = signal.signal(number, _interrupted)
     return previous
 
