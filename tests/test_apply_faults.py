@@ -323,3 +323,31 @@ def test_non_utf8_state_and_plan_file_names(sandbox: FaultySandbox, three: list[
     broken = run("plan", "--state", state)
     assert broken.code == 1
     assert broken.stderr.startswith("error: st\\udcff.json: not a valid state file (")
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        (json.dumps(deep(100)), "nested deeper than 64 levels"),
+        ('{"x": ' * 100_000 + "1" + "}" * 100_000, "nested deeper than 64 levels"),
+        ('{"status": "created", "identity": "\\udcff"}', "lone UTF-16 surrogate"),
+        ('{"serial": ' + "9" * 5000 + "}", "a number with thousands of digits"),
+    ],
+    ids=["deep", "deeper", "surrogate", "5000-digits"],
+)
+def test_a_hostile_journal_beside_the_state_is_refused(
+    sandbox: FaultySandbox, three: list[str], entry: str, reason: str
+) -> None:
+    assert run(*APPLY, "--target", "c000").code == 0
+    serial = json.loads(STATE.read_text(encoding="utf-8"))["serial"]
+    lineage = json.loads(STATE.read_text(encoding="utf-8"))["lineage"]
+    begin = json.dumps({"op": "begin", "lineage": lineage, "serial": serial})
+    text = f'{begin}\n{{"op": "created", "key": "c001", "entry": {entry}}}\n'
+    JOURNAL.write_text(text, encoding="utf-8")
+    for args in (("plan",), APPLY):
+        result = run(*args)
+        assert result.code == 1, args
+        assert_clear(result)
+        assert "reconcile.state.json.journal:2: corrupt journal record (" in result.stderr
+        assert reason in result.stderr
+    assert JOURNAL.read_text(encoding="utf-8") == text and sandbox.create_requests == 1

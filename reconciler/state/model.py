@@ -172,29 +172,14 @@ def loads(text: str, where: str) -> State:
     """Parse a state file's text; `where` names the file in every error."""
     untouched = f"it was left untouched: restore it from git or from {where}.backup"
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise StateError(
             f"{where}: not a valid state file ({exc.msg} at line {exc.lineno}, column "
             f"{exc.colno}); {untouched}"
         ) from None
-    except ValueError:  # json's only other ValueError: an integer too long to convert
-        raise StateError(
-            f"{where}: not a valid state file (a number with thousands of digits); {untouched}"
-        ) from None
-    except RecursionError:
-        raise StateError(
-            f"{where}: not a valid state file (nested deeper than {MAX_DEPTH} levels); {untouched}"
-        ) from None
-    if _too_deep(data, MAX_DEPTH):
-        raise StateError(
-            f"{where}: not a valid state file (nested deeper than {MAX_DEPTH} levels); {untouched}"
-        )
-    if _SURROGATE_ESCAPE.search(text) and not _encodable(data):
-        raise StateError(
-            f"{where}: not a valid state file (a string holds a lone UTF-16 surrogate, which "
-            f"no UTF-8 file can hold); {untouched}"
-        )
+    except ValueError as exc:
+        raise StateError(f"{where}: not a valid state file ({exc}); {untouched}") from None
     if not isinstance(data, dict):
         raise StateError(f"{where}: not a valid state file (expected a JSON object)")
     version = data.get("version")
@@ -221,6 +206,32 @@ def loads(text: str, where: str) -> State:
         raise StateError(f"{where}: not a valid state file (no 'campaigns' object)")
     entries = {key: Entry.from_json(key, value, where) for key, value in campaigns.items()}
     return State(lineage=lineage, serial=serial, api_url=api_url, campaigns=entries)
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON that a state (file or journal) can hold; ValueError with the reason otherwise.
+
+    Refused: invalid JSON (`json.JSONDecodeError`), integers of thousands of digits, nesting
+    deeper than MAX_DEPTH (every recursive walk after this one would exhaust the stack) and
+    lone surrogates (no UTF-8 file can hold them: the next write would fail).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # json's only other ValueError: an integer too long to convert
+        raise ValueError("a number with thousands of digits") from None
+    except RecursionError:
+        data = None
+        deep = True
+    else:
+        deep = _too_deep(data, MAX_DEPTH)
+    if deep:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    if _SURROGATE_ESCAPE.search(raw) and not _encodable(data):
+        raise ValueError("a string holds a lone UTF-16 surrogate, which no UTF-8 file can hold")
+    return data
 
 
 def _too_deep(value: Any, limit: int) -> bool:

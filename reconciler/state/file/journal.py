@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StateError
-from reconciler.state.model import Entry, State
+from reconciler.state.model import Entry, State, parse_json
 
 Base = tuple[str | None, int]  # (lineage, serial) of the state a journal continues
 
@@ -201,9 +201,11 @@ def replay(state: State, scan: Scan, where: str) -> State:
 
 def _record(line: bytes, at: str) -> dict[str, Any]:
     try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        record = parse_json(line)
+    except json.JSONDecodeError:
         record = None
+    except ValueError as exc:  # deep nesting, endless digits, lone surrogates
+        raise _corrupt(at, str(exc)) from None
     if not isinstance(record, dict) or not isinstance(record.get("op"), str):
         raise _corrupt(at, "not a JSON object with an 'op'")
     return record
