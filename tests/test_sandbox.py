@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import email.utils
 import json
 import re
 import signal
@@ -198,6 +199,87 @@ def test_paging_by_page_or_offset_never_both(api: httpx.Client) -> None:
         response = api.get(TASKS, params=params)
         assert response.status_code == 400, params
         assert response.json()["error"] == "Bad request" and response.json()["details"]
+
+
+def test_paging_faults_cap_ignore_or_repeat_pages_and_overstate_the_count(
+    start: StartSandbox,
+) -> None:
+    def listed(box: Sandbox, **params: Any) -> tuple[int, list[str]]:
+        response = httpx.get(f"{box.url}{TASKS}", params=params, headers=AUTH)
+        return response.json()["count"], names(response)
+
+    boxes = {
+        "cap": start(page_cap=2),
+        "ignore": start(ignore_page=True),
+        "repeat": start(repeat_page=1),
+        "extra": start(count_extra=3),
+    }
+    for box in boxes.values():
+        with httpx.Client(base_url=box.url, headers=AUTH) as client:
+            create_many(client, "t1", "t2", "t3", "t4", "t5")
+    # The cap wins over `limit`, and `page` counts pages of the capped size.
+    assert listed(boxes["cap"], limit=1000) == (5, ["t1", "t2"])
+    assert listed(boxes["cap"], page=1, limit=1000) == (5, ["t3", "t4"])
+    assert listed(boxes["cap"], offset=3, limit=1000) == (5, ["t4", "t5"])
+    assert listed(boxes["ignore"], page=2, limit=2) == (5, ["t1", "t2"])
+    assert listed(boxes["repeat"], page=1, limit=2) == (5, ["t1", "t2"])
+    assert listed(boxes["repeat"], page=2, limit=2) == (5, ["t5"])
+    assert listed(boxes["extra"], limit=2) == (8, ["t1", "t2"])
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ("bare", lambda task: [task]),
+        ("no-items", lambda task: {"count": 1, "data": [task]}),
+        ("items-not-list", lambda task: {"count": 1, "items": {"0": task}}),
+        ("items-not-objects", lambda task: {"count": 1, "items": [task["id"]]}),
+    ],
+)
+def test_the_list_can_answer_in_another_json_shape(
+    start: StartSandbox, shape: str, expected: Callable[[dict[str, Any]], Any]
+) -> None:
+    box = start(list_shape=shape)
+    with httpx.Client(base_url=box.url, headers=AUTH) as client:
+        [identity] = create_many(client, "t1")
+        response = client.get(TASKS)
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.json() == expected(box.tasks[identity])
+
+
+@pytest.mark.parametrize(
+    ("shape", "body"),
+    [("html", b"<!DOCTYPE html>"), ("empty", b""), ("not-json", b"count=0; items=0")],
+)
+def test_the_list_can_answer_with_a_body_that_is_not_json(
+    start: StartSandbox, shape: str, body: bytes
+) -> None:
+    box = start(list_shape=shape)
+    response = httpx.get(f"{box.url}{TASKS}", headers=AUTH)
+    assert response.status_code == 200
+    assert response.content.startswith(body) and (body or response.content == b"")
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_a_clock_15_minutes_behind_shows_in_the_date_header_and_created_at(
+    start: StartSandbox,
+) -> None:
+    box = start(clock_skew=-900)
+    with httpx.Client(base_url=box.url, headers=AUTH) as client:
+        [identity] = create_many(client, "late")
+        response = client.get(TASKS)
+    now = datetime.now(UTC)
+    date = email.utils.parsedate_to_datetime(response.headers["Date"])
+    created = datetime.fromisoformat(box.tasks[identity]["createdAt"].replace("Z", "+00:00"))
+    for moment in (date, created):
+        assert timedelta(minutes=14, seconds=50) < now - moment < timedelta(minutes=15, seconds=10)
+
+
+def test_the_cli_offers_every_list_shape() -> None:
+    from reconciler.cli.sandbox import LIST_SHAPES as OFFERED
+    from reconciler.sandbox.listing import LIST_SHAPES
+
+    assert OFFERED == LIST_SHAPES
 
 
 def test_keyword_status_from_and_to_filter(sandbox: Sandbox, api: httpx.Client) -> None:
@@ -396,7 +478,17 @@ def test_the_token_is_never_logged(start: StartSandbox, capfd: pytest.CaptureFix
 
 @pytest.mark.parametrize(
     "options",
-    [{"fail_rate": 1.5}, {"drop_after_receive_rate": -0.1}, {"rate_limit": 0}, {"token": ""}],
+    [
+        {"fail_rate": 1.5},
+        {"drop_after_receive_rate": -0.1},
+        {"rate_limit": 0},
+        {"token": ""},
+        {"list_shape": "xml"},
+        {"page_cap": 0},
+        {"repeat_page": 0},
+        {"count_extra": -1},
+        {"clock_skew": float("nan")},
+    ],
 )
 def test_bad_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ReconcileError, match="sandbox"):

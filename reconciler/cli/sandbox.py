@@ -6,6 +6,16 @@ from pathlib import Path
 
 import click
 
+LIST_SHAPES = (
+    "bare",
+    "no-items",
+    "items-not-list",
+    "items-not-objects",
+    "html",
+    "empty",
+    "not-json",
+)
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -32,6 +42,19 @@ import click
     help="Share of creates stored, then answered by a cut connection (an in-doubt create).",
 )
 @click.option("--rate-limit", type=float, default=0.0, help="Creates per second before 429.")
+@click.option(
+    "--list-shape", type=click.Choice(LIST_SHAPES), help="Answer the task list in this shape."
+)
+@click.option("--page-cap", type=click.IntRange(min=1), help="At most N tasks per list page.")
+@click.option("--ignore-page", is_flag=True, help="Answer every list page with the first.")
+@click.option("--repeat-page", type=click.IntRange(min=1), help="Answer page N with page N-1.")
+@click.option("--count-extra", type=click.IntRange(min=0), default=0, help="Overstate `count`.")
+@click.option(
+    "--clock-skew",
+    type=float,
+    default=0.0,
+    help="Seconds the sandbox's clock (Date, createdAt) is ahead of ours; negative: behind.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -41,6 +64,12 @@ def sandbox(
     fail_rate: float,
     drop_after_receive_rate: float,
     rate_limit: float,
+    list_shape: str | None,
+    page_cap: int | None,
+    ignore_page: bool,
+    repeat_page: int | None,
+    count_extra: int,
+    clock_skew: float,
 ) -> None:
     """Run a local Twin24-compatible API server."""
     from reconciler.sandbox import SandboxOptions, serve_forever
@@ -55,5 +84,11 @@ def sandbox(
             fail_rate=fail_rate,
             drop_after_receive_rate=drop_after_receive_rate,
             rate_limit=rate_limit or None,
+            list_shape=list_shape,
+            page_cap=page_cap,
+            ignore_page=ignore_page,
+            repeat_page=repeat_page,
+            count_extra=count_extra,
+            clock_skew=clock_skew,
         )
     )

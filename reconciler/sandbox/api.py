@@ -3,7 +3,8 @@
 Endpoints (under `/api/v1/telephony/autoCall`, bearer token required on each):
 
     POST ""                         create: 200 {"id": {"identity": ...}}; 400 bad JSON; 422
-    GET  ""                         list: {"count", "items"}; query as in `tasks.ListQuery`
+    GET  ""                         list: {"count", "items"}; query as in `tasks.ListQuery`;
+                                    faults and other shapes as in `listing`
     GET  "/{id}"                    one task, or 404
     POST "/{id}/halted|pause|play"  status HALTED, PAUSED, PROCESS (HALTED is final: 400)
 
@@ -27,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from reconciler.config import models
 from reconciler.errors import ReconcileError
+from reconciler.sandbox import listing
 from reconciler.sandbox.tasks import ListQuery, QueryError, TaskStore, TransitionError, utc_now
 
 API_PREFIX = "/api/v1"
@@ -57,6 +59,13 @@ class SandboxOptions:
     hang_seconds: float | None = None  # sleep after storing a create, before answering
     seed: int | None = None
     verbose: bool = False
+    # The list endpoint's faults (see `listing`): its shape, and paging that does not add up.
+    list_shape: str | None = None
+    page_cap: int | None = None
+    ignore_page: bool = False
+    repeat_page: int | None = None
+    count_extra: int = 0
+    clock_skew: float = 0.0  # seconds the sandbox's clock is ahead of ours (negative: behind)
 
     def __post_init__(self) -> None:
         for name in ("fail_rate", "drop_after_receive_rate"):
@@ -70,6 +79,17 @@ class SandboxOptions:
             raise ReconcileError("sandbox rate_limit must be above 0 (leave it unset for none)")
         if not self.token or any(c.isspace() for c in self.token):
             raise ReconcileError("sandbox token must be a non-empty text without spaces")
+        if self.list_shape is not None and self.list_shape not in listing.LIST_SHAPES:
+            raise ReconcileError(
+                f"sandbox list_shape must be one of {', '.join(listing.LIST_SHAPES)}, "
+                f"not {self.list_shape!r}"
+            )
+        for name, least in (("page_cap", 1), ("repeat_page", 1), ("count_extra", 0)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ReconcileError(f"sandbox {name} must be {least} or more, not {value}")
+        if not math.isfinite(self.clock_skew):
+            raise ReconcileError(f"sandbox clock_skew must be a number, not {self.clock_skew}")
 
 
 @dataclass
@@ -81,6 +101,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     hang: float = 0.0  # seconds to wait before answering (or dropping)
     drop: bool = False  # cut the connection instead of answering
+    raw: bytes | None = None  # sent as it is (text/html) instead of `body` as JSON
 
 
 def error(status: int, message: str, details: Any = None, **headers: str) -> Reply:
@@ -119,7 +140,10 @@ class SandboxApi:
         self, options: SandboxOptions | None = None, *, clock: Callable[[], datetime] | None = None
     ) -> None:
         self.options = options or SandboxOptions()
-        self.store = TaskStore(self.options.data_file, clock or utc_now)
+        skew = timedelta(seconds=self.options.clock_skew)
+        base = clock or utc_now
+        self.store = TaskStore(self.options.data_file, lambda: base() + skew)
+        self._skew = skew
         self._lock = threading.Lock()
         self._random = random.Random(self.options.seed)
         self._limiter = _RateLimiter(self.options.rate_limit) if self.options.rate_limit else None
@@ -173,6 +197,10 @@ class SandboxApi:
                 for _ in range(n)
             )
 
+    def now(self) -> datetime:
+        """The sandbox's own clock (for its Date header): ours plus `clock_skew`."""
+        return utc_now() + self._skew
+
     def pause(self, seconds: float | None) -> None:
         """Sleep, but wake up when the sandbox stops."""
         if seconds:
@@ -202,12 +230,15 @@ class SandboxApi:
         if not self._authorized(authorization):
             return _unauthorized(authorization)
         if not segments:
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
             try:
-                query = ListQuery.parse(dict(parse_qsl(parts.query, keep_blank_values=True)))
+                query = ListQuery.parse(params)
             except QueryError as exc:
                 return error(400, "Bad request", str(exc))
-            count, items = self.store.query(query)
-            return Reply(200, {"count": count, "items": items})
+            page = int(params["page"] or 0) if "page" in params else None
+            count, items = self.store.query(listing.paged(query, page, self.options))
+            data, raw = listing.body(count, items, self.options)
+            return Reply(200, data, raw=raw)
         if len(segments) == 1:
             task = self.store.get(segments[0])
         else:

@@ -11,6 +11,7 @@ silent unless `verbose`.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import signal
 import socket
@@ -195,11 +196,18 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header follows the sandbox's clock (its `clock_skew`), as createdAt does.
+        return email.utils.formatdate(self.server.sandbox.now().timestamp(), usegmt=True)
+
     def _send(self, reply: Reply) -> None:
-        data = json.dumps(reply.body, ensure_ascii=False).encode()
+        if reply.raw is not None:  # a list answer in a shape that is not JSON (a fault)
+            data, kind = reply.raw, "text/html"
+        else:
+            data, kind = json.dumps(reply.body, ensure_ascii=False).encode(), "application/json"
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", f"{kind}; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
