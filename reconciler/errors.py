@@ -9,7 +9,8 @@ them into an exit code. Everything else a user can cause or meet raises one of:
     │   └── LockHeld          another run holds the state lock (names the holder)
     ├── PlanError             saved plan is broken, foreign or stale; unsafe plan
     └── ApiError              the Twin24 API refused or could not be reached
-        └── AuthError         401: token missing, wrong or expired
+        ├── AuthError         401: token missing, wrong or expired
+        └── ListAnswerError   the task list came back in an unknown shape or incomplete
 
 `cli/main.py` catches `ReconcileError` once, prints `error: MESSAGE` and exits with `exit_code`.
 """
@@ -89,3 +90,8 @@ class ApiError(ReconcileError):
 
 class AuthError(ApiError):
     """HTTP 401 from the API, or no token at all."""
+
+
+class ListAnswerError(ApiError):
+    """The task list answered, but in a shape this version does not know, or its pages do not
+    add up: never read as "no tasks" (no `--no-remote-check` skips it)."""

@@ -18,7 +18,6 @@ import pytest
 
 from reconciler.apply.client import (
     DEFAULT_API_URL,
-    MAX_LIST_PAGES,
     Created,
     InDoubt,
     NotSent,
@@ -31,7 +30,8 @@ from reconciler.apply.client import (
     parse_retry_after,
     read_token,
 )
-from reconciler.errors import ApiError, AuthError
+from reconciler.apply.listing import MAX_LIST_PAGES
+from reconciler.errors import ApiError, AuthError, ListAnswerError
 
 TOKEN = "s3cret-token-XYZ"
 BASE = "https://api.test/api/v1"
@@ -109,7 +109,7 @@ def test_explicit_timeouts_reach_every_request() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.extensions["timeout"])
-        return httpx.Response(200, json={"id": {"identity": "t"}, "items": []})
+        return httpx.Response(200, json={"id": {"identity": "t"}, "count": 0, "items": []})
 
     with make_client(handler, timeouts=Timeouts(connect=1, read=2, write=3, pool=4)) as client:
         client.create(PAYLOAD)
@@ -251,14 +251,14 @@ def test_list_tasks_pages_with_keyword_and_from() -> None:
             {"identity": "b", "name": "promo"},
         ],
         [{"id": {"identity": "c"}, "name": "promo", "status": "PAUSED"}, {"id": 17, "status": 3}],
-        [{"name": "no id at all"}, "not an object", {"id": "a", "name": "seen again"}],
+        [{"id": "a", "name": "seen again"}, {"id": "d", "name": "promo"}],
     ]
     requests: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         page = int(request.url.params["page"])
-        return httpx.Response(200, json={"count": 6, "items": pages[page]})
+        return httpx.Response(200, json={"count": 5, "items": pages[page]})
 
     since = datetime(2024, 5, 1, 13, 0, 5, 999_000, tzinfo=timezone(timedelta(hours=3)))
     with make_client(handler) as client:
@@ -273,23 +273,98 @@ def test_list_tasks_pages_with_keyword_and_from() -> None:
         ("b", "promo", None, None),
         ("c", "promo", "PAUSED", None),
         ("17", "", None, None),
+        ("d", "promo", None, None),
     ]
     assert tasks[0].raw == pages[0][0]
 
 
-def test_list_tasks_stops_when_count_is_reached() -> None:
-    calls: list[int] = []
+def pages_of(tasks: int, *, cap: int | None = None, count: int | None = None) -> Handler:
+    """A list endpoint holding `tasks` tasks that honours `page` and `limit` (capped at `cap`)
+    and reports `count` (default: the truth); `requests` records (page, limit) asked."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(int(request.url.params["page"]))
+        limit = int(request.url.params["limit"])
+        limit = min(limit, cap) if cap else limit
+        page = int(request.url.params["page"])
+        handler.requests.append((page, int(request.url.params["limit"])))  # type: ignore[attr-defined]
+        items = [{"id": f"t{i}", "name": f"n{i}"} for i in range(tasks)]
+        total = tasks if count is None else count
         return httpx.Response(
-            200, json={"count": 4, "items": [{"id": f"t{len(calls)}{i}"} for i in range(2)]}
+            200, json={"count": total, "items": items[page * limit : (page + 1) * limit]}
         )
 
+    handler.requests = []  # type: ignore[attr-defined]
+    return handler
+
+
+def test_list_tasks_stops_when_count_is_reached() -> None:
+    handler = pages_of(4)
     with make_client(handler) as client:
         tasks = client.list_tasks(page_size=2)
-    assert calls == [0, 1]
+    assert handler.requests == [(0, 2), (1, 2)]  # type: ignore[attr-defined]
     assert len(tasks) == 4
+
+
+def test_a_server_that_caps_its_pages_is_read_to_the_end_with_its_page_size() -> None:
+    """The first page is shorter than asked while `count` says more exist: the server caps
+    pages, so the next ones are asked for at that size (issue 12: 150 tasks, pages of 100)."""
+    handler = pages_of(150, cap=100)
+    with make_client(handler) as client:
+        tasks = client.list_tasks()
+    assert handler.requests == [(0, 1000), (1, 100)]  # type: ignore[attr-defined]
+    assert [t.identity for t in tasks] == [f"t{i}" for i in range(150)]
+
+
+def bare_pages(tasks: int, cap: int | None = None) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        limit = int(request.url.params["limit"])
+        limit = min(limit, cap) if cap else limit
+        page = int(request.url.params["page"])
+        items = [{"id": f"t{i}", "name": f"n{i}"} for i in range(tasks)]
+        return httpx.Response(200, json=items[page * limit : (page + 1) * limit])
+
+    return handler
+
+
+@pytest.mark.parametrize(("tasks", "cap"), [(0, None), (3, None), (7, 3), (6, 3)])
+def test_a_bare_list_is_read_until_an_empty_page(tasks: int, cap: int | None) -> None:
+    with make_client(bare_pages(tasks, cap)) as client:
+        found = client.list_tasks(page_size=5)
+    assert [t.identity for t in found] == [f"t{i}" for i in range(tasks)]
+
+
+@pytest.mark.parametrize(
+    ("handler", "reason"),
+    [
+        (pages_of(5, count=7), "its pages ended after 5 tasks, but its count says 7"),
+        (pages_of(5, count=3), "its pages hold 4 different tasks, more than its count 3"),
+        (
+            respond(200, {"count": 5, "items": [{"id": "a"}, {"id": "b"}]}),
+            "page 1 brought no task that earlier pages did not",
+        ),
+        (
+            respond(200, [{"id": "a"}, {"id": "b"}]),
+            "page 1 brought no task that earlier pages did not",
+        ),
+    ],
+    ids=["count-never-arrives", "more-than-count", "page-ignored", "bare-list-page-ignored"],
+)
+def test_pages_that_do_not_add_up_are_refused(handler: Handler, reason: str) -> None:
+    with make_client(handler) as client, pytest.raises(ListAnswerError) as info:
+        client.list_tasks(page_size=2)
+    assert reason in str(info.value)
+    assert "cannot be read completely" in str(info.value)
+
+
+def test_a_count_that_changes_between_pages_is_refused() -> None:
+    counts = iter([3, 4])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        return httpx.Response(200, json={"count": next(counts), "items": [{"id": f"p{page}"}]})
+
+    with make_client(handler) as client, pytest.raises(ListAnswerError, match=r"3 -> 4"):
+        client.list_tasks(page_size=1)
 
 
 def test_list_tasks_gives_up_after_the_page_cap() -> None:
@@ -297,9 +372,9 @@ def test_list_tasks_gives_up_after_the_page_cap() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
-        return httpx.Response(200, json={"items": [{"id": f"t{len(calls)}"}]})
+        return httpx.Response(200, json=[{"id": f"t{len(calls)}"}])
 
-    with make_client(handler) as client, pytest.raises(ApiError, match="full pages after"):
+    with make_client(handler) as client, pytest.raises(ListAnswerError, match="after 1000 pages"):
         client.list_tasks(page_size=1)
     assert len(calls) == MAX_LIST_PAGES
 
@@ -335,8 +410,6 @@ def test_list_tasks_without_since_or_keyword_sends_neither() -> None:
             r"list endpoint failed \(HTTP 500: db down \(x\)\)",
         ),
         (respond(404, text="no such route"), ApiError, r"HTTP 404: no such route"),
-        (respond(200, text="<html>"), ApiError, "not JSON"),
-        (respond(200, {"items": "nope"}), ApiError, "unexpected body"),
         (
             raising(httpx.ConnectError, "refused"),
             ApiError,
@@ -351,8 +424,55 @@ def test_list_tasks_failures_raise(handler: Handler, error: type[Exception], mat
     assert type(info.value) is error
 
 
+@pytest.mark.parametrize(
+    ("handler", "shape"),
+    [
+        (respond(200, {"count": 1, "tasks": [{"id": "a"}]}), "a JSON object without `items`"),
+        (respond(200, {"count": 1, "items": "a"}), "whose `items` is a string, not a list"),
+        (respond(200, {"count": 1, "items": {"a": {}}}), "whose `items` is an object"),
+        (respond(200, {"count": 2, "items": ["a", "b"]}), "holding a string at [0]"),
+        (respond(200, [{"id": "a"}, 7]), "a list holding a number at [1]"),
+        (respond(200, {"count": 1, "items": [{"name": "x"}]}), "a task object without an id"),
+        (respond(200, {"items": [{"id": "a"}]}), "with `items` but no `count`"),
+        (respond(200, {"count": "1", "items": []}), "whose `count` is a string"),
+        (respond(200, {"count": -1, "items": []}), "whose `count` is a number"),
+        (respond(200, "tasks"), "a JSON string"),
+        (respond(200, text="null"), "a JSON null"),
+        (respond(200, text="<!DOCTYPE html><html>502</html>"), "an HTML page"),
+        (respond(200, text=""), "an empty body"),
+        (respond(200, text="count=1"), "a body that is not JSON"),
+    ],
+)
+def test_a_list_answer_in_an_unknown_shape_is_refused_naming_the_shape(
+    handler: Handler, shape: str
+) -> None:
+    with make_client(handler) as client, pytest.raises(ListAnswerError) as info:
+        client.list_tasks()
+    assert shape in str(info.value)
+    assert 'reads only {"count": N, "items": [...]} or a list of tasks' in str(info.value)
+
+
+def test_the_date_header_of_list_answers_measures_the_clock_skew() -> None:
+    behind = datetime.now(UTC) - timedelta(minutes=15)
+    date = behind.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    dates = iter([date, "not a date"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"count": 0, "items": []}, headers={"Date": next(dates)})
+
+    with make_client(handler) as client:
+        assert client.clock_skew is None
+        client.list_tasks()
+        first = client.clock_skew
+        assert first is not None
+        assert timedelta(minutes=15) <= first < timedelta(minutes=15, seconds=5)
+        client.list_tasks()  # a Date that does not parse keeps the last measure
+        assert client.clock_skew == first
+
+
 def test_list_tasks_rejects_bad_page_size() -> None:
-    with make_client(respond(200, {"items": []})) as client, pytest.raises(ValueError):
+    empty = respond(200, {"count": 0, "items": []})
+    with make_client(empty) as client, pytest.raises(ValueError):
         client.list_tasks(page_size=0)
 
 

@@ -4,7 +4,8 @@ No policy here: the client never retries, sleeps or decides (`apply.py` does). `
 returns one `CreateOutcome`: `Created`, `Refused` (400/402/403/404/405/422), `Unauthorized`
 (401), `NotSent` (connect error, connect or pool timeout: provably nothing was sent),
 `RateLimited` (429) or `InDoubt` (timeout after sending, connection lost, 5xx or any other
-status, a 2xx without an identity). `list_tasks` and `get_task` raise `AuthError`/`ApiError`.
+status, a 2xx without an identity). `list_tasks` and `get_task` raise `AuthError`/`ApiError`;
+`list_tasks` raises `ListAnswerError` for a list it cannot read completely (`listing.py`).
 
 Creates go over a fresh connection each time: a stale keep-alive connection turns a harmless
 "could not send" into an in-doubt create. The token lives in one private attribute and goes
@@ -25,7 +26,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -35,12 +36,12 @@ import httpx
 
 from reconciler.apply import deadline
 from reconciler.apply.answer import Answer, AnswerTooLarge, read_answer
+from reconciler.apply.listing import Pager, body_shape, page_items, unknown_shape
 from reconciler.errors import ApiError, AuthError
 
 DEFAULT_API_URL: Final = "https://cis.twin24.ai/api/v1"
 TOKEN_ENV: Final = "TWIN24_TOKEN"
 REFUSED_STATUSES: Final = frozenset({400, 402, 403, 404, 405, 422})
-MAX_LIST_PAGES: Final = 100
 MAX_ERROR_TEXT: Final = 200
 
 _TASKS_PATH: Final = "/telephony/autoCall"
@@ -158,6 +159,9 @@ class Twin24Client:
         )
         self._timeouts = timeouts
         self._deadlines = deadline.Deadlines()
+        # How far the platform's clock is behind ours (negative: ahead), from the `Date` header
+        # of the last list answer; None until one carried a readable Date.
+        self.clock_skew: timedelta | None = None
         common: dict[str, Any] = {
             "timeout": timeouts.as_httpx(),
             "headers": {"Accept": "application/json", "User-Agent": _USER_AGENT},
@@ -229,31 +233,28 @@ class Twin24Client:
     ) -> list[RemoteTask]:
         """All tasks matching `keyword` created since `since` (naive means UTC), page by page.
 
-        Items without an identity are skipped; an identity seen on an earlier page is kept once.
+        Complete or an error: `ListAnswerError` for an answer in a shape this version does not
+        know or pages that do not add up (see `listing`); each answer's `Date` header updates
+        `clock_skew`.
         """
         if not 1 <= page_size <= 1000:
             raise ValueError(f"page_size must be 1..1000, not {page_size}")
-        params: dict[str, str | int] = {"limit": page_size}
+        params: dict[str, str | int] = {}
         if keyword is not None:
             params["keyword"] = keyword
         if since is not None:
             params["from"] = _utc_iso(since)
-        tasks: dict[str, RemoteTask] = {}
-        received = 0
-        for page in range(MAX_LIST_PAGES):
-            body = self._get_json(_TASKS_PATH, {**params, "page": page}, "list endpoint")
-            items, count = _page_items(body)
-            received += len(items)
-            for item in items:
-                task = self._task(item) if isinstance(item, dict) else None
-                if task is not None:
-                    tasks.setdefault(task.identity, task)
-            if len(items) < page_size or (count is not None and received >= count):
-                return list(tasks.values())
-        raise ApiError(
-            f"the Twin24 list endpoint still returned full pages after {MAX_LIST_PAGES} pages "
-            f"of {page_size}: narrow the search (keyword, since) or report this"
-        )
+        pager = Pager(page_size)
+        while True:
+            query = {**params, "limit": pager.limit, "page": pager.page}
+            items, count = page_items(self._get_json(_TASKS_PATH, query, "list endpoint"))
+            tasks = [self._task(item) for item in items]
+            missing = next((i for i, task in enumerate(tasks) if task is None), None)
+            if missing is not None:  # no id, or one that holds the token (never shown)
+                raise unknown_shape(f"a task object without a usable id (item [{missing}])")
+            found = [task for task in tasks if task is not None]
+            if pager.add([t.identity for t in found], found, count):
+                return list(pager.seen.values())
 
     def get_task(self, identity: str) -> RemoteTask | None:
         """One task by identity, or None when the API answers 404."""
@@ -411,13 +412,28 @@ class Twin24Client:
                 f"the Twin24 {what} failed ({_describe(status, error, details)}): "
                 "check the API URL, then run again later"
             )
+        if path == _TASKS_PATH:
+            self._note_date(response)
         try:
             return response.json()
         except ValueError:
+            if path == _TASKS_PATH:
+                raise unknown_shape(body_shape(response.text)) from None
             raise ApiError(
                 f"the Twin24 {what} returned HTTP {status} with a body that is not JSON: "
                 "check the API URL"
             ) from None
+
+    def _note_date(self, response: httpx.Response) -> None:
+        """Measure `clock_skew` from the answer's `Date` header (kept when it has none)."""
+        text = response.headers.get("Date")
+        try:
+            when = parsedate_to_datetime(text) if text else None
+        except (TypeError, ValueError, IndexError, OverflowError):
+            when = None
+        if when is not None:
+            when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+            self.clock_skew = datetime.now(UTC) - when
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -489,15 +505,6 @@ def _utc_iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _page_items(body: Any) -> tuple[list[Any], int | None]:
-    """Items and total count (None if not given) of one `{"count", "items"}` page."""
-    if isinstance(body, dict) and isinstance(body.get("items", []), list):
-        count = body.get("count")
-        valid = isinstance(count, int) and not isinstance(count, bool)
-        return body.get("items", []), count if valid else None
-    raise ApiError("the Twin24 list endpoint returned an unexpected body: report this")
 
 
 def _identity(value: Any) -> str | None:
