@@ -66,7 +66,7 @@ def test_on_a_tty_yes_applies(
     before = signal.getsignal(signal.SIGTERM)
     result = CliRunner().invoke(cli, ["apply", "--rate", "0"], input="yes\n")
     assert result.exit_code == 0, result.output
-    assert "Apply: 1 created, 0 refused, 0 in doubt." in result.stdout
+    assert "Apply: 1 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in result.stdout
     assert len(sandbox.tasks) == 1
     assert signal.getsignal(signal.SIGTERM) is before  # apply put the handler back
 

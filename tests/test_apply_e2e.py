@@ -276,7 +276,7 @@ def test_creates_send_the_plan_payloads_and_a_second_apply_sends_nothing(
     result = apply(sandbox.url)
 
     assert result.code == 0, result.output
-    assert "Apply: 3 created, 0 refused, 0 in doubt." in result.stdout
+    assert "Apply: 3 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in result.stdout
     assert sandbox.create_requests == 3
     assert_in_sync(sandbox, three, backend)
     state = backend.read_json()
@@ -288,7 +288,7 @@ def test_creates_send_the_plan_payloads_and_a_second_apply_sends_nothing(
 
     again = apply(sandbox.url)
     assert again.code == 0, again.output
-    assert "Apply: 0 created, 0 refused, 0 in doubt." in again.stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in again.stdout
     assert sandbox.create_requests == 3
     assert len(sandbox.tasks) == 3
     assert_plan_empty(sandbox.url)
@@ -308,7 +308,7 @@ def test_a_refused_create_is_reported_at_its_file_and_the_others_go_on(
     assert re.search(
         r"^campaigns/c000\.yaml:1:1: error: c000: refused .*HTTP 422", result.stderr, re.M
     )
-    assert "Apply: 2 created, 1 refused, 0 in doubt." in result.stdout
+    assert "Apply: 2 created, 0 adopted, 0 moved, 1 refused, 0 in doubt." in result.stdout
     assert len(sandbox.tasks) == 2
     assert sorted(backend.read_json()["campaigns"]) == ["c001", "c002"]
     assert name_of("c000") not in ids_by_name(sandbox)
@@ -461,7 +461,7 @@ def test_a_create_whose_answer_is_lost_is_pending_then_adopted(
 
     assert result.code == 1, result.output
     assert "c000: outcome unknown" in result.stderr
-    assert "Apply: 2 created, 0 refused, 1 in doubt." in result.stdout
+    assert "Apply: 2 created, 0 adopted, 0 moved, 0 refused, 1 in doubt." in result.stdout
     entry = backend.read_json()["campaigns"]["c000"]
     assert entry["status"] == "pending" and entry["identity"] is None
     assert len(sandbox.tasks) == 3  # the server did create it
@@ -511,7 +511,7 @@ def test_a_5xx_create_is_never_resent_without_retry_pending(
     )
     assert retried.code == 0, retried.output
     assert "c000: not on the platform; re-creating (--retry-pending)" in retried.stdout
-    assert "Apply: 1 created, 0 refused, 0 in doubt." in retried.stdout
+    assert "Apply: 1 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in retried.stdout
     assert sandbox.create_requests == 4
     assert_in_sync(sandbox, three, backend)
     assert_plan_empty(sandbox.url)
@@ -572,7 +572,7 @@ def test_two_applies_at_once_one_fails_on_the_lock_or_waits(
             first.kill()
     assert done.code == 0, done.output
     assert waited.code == 0, waited.output
-    assert "Apply: 0 created, 0 refused, 0 in doubt." in waited.stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in waited.stdout
     assert sandbox.create_requests == 3
     assert_in_sync(sandbox, three, backend)
     assert backend.lock_holder_pid() is None
@@ -624,7 +624,7 @@ def test_an_apply_with_nothing_to_do_folds_a_journal_left_by_a_killed_run(
     result = apply(sandbox.url)  # every key reads as unchanged: nothing to create
 
     assert result.code == 0, result.output
-    assert "Apply: 0 created, 0 refused, 0 in doubt." in result.stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in result.stdout
     assert not unfolded(backend)  # the state (the file a pipeline commits) has the entries now
     assert backend.read().exists
     assert_in_sync(sandbox, three, backend)
@@ -685,7 +685,7 @@ def test_apply_sandbox_in_a_fresh_folder_works_and_a_second_run_creates_nothing(
     first = reconcile("apply", "--sandbox", "--auto-approve", env=env)
 
     assert first.code == 0, first.output
-    assert "Apply: 5 created, 0 refused, 0 in doubt." in first.stdout
+    assert "Apply: 5 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in first.stdout
     tasks = json.loads(tasks_file.read_text(encoding="utf-8"))["tasks"]
     assert len(tasks) == 5
     state = read_state(Path(".reconcile/sandbox.state.json"))
@@ -695,7 +695,7 @@ def test_apply_sandbox_in_a_fresh_folder_works_and_a_second_run_creates_nothing(
     second = reconcile("apply", "--sandbox", "--auto-approve", env=env)
 
     assert second.code == 0, second.output
-    assert "Apply: 0 created, 0 refused, 0 in doubt." in second.stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in second.stdout
     assert len(json.loads(tasks_file.read_text(encoding="utf-8"))["tasks"]) == 5
     assert reconcile("plan", "--sandbox", "--detailed-exitcode", env=env).code == 0
     checked = reconcile("check-remote", "--sandbox", env=env)

@@ -73,6 +73,7 @@ class FakeClient:
     calls: list[str] = field(default_factory=list)
     lists: int = 0
     queries: list[tuple[str | None, datetime | None]] = field(default_factory=list)
+    clock_skew: timedelta | None = timedelta(0)  # the platform's clock behind ours
 
     def create(self, body: dict[str, Any]) -> Outcome:
         name = body["name"]
@@ -176,7 +177,7 @@ def test_each_create_is_journaled_as_pending_before_it_is_sent(store: FileStore)
         assert got.source == f"campaigns/{key}.yaml" and got.created_at == iso_z(NOW)
     assert result.state.serial == 1 and result.state.api_url == URL
     assert not store.journal_path.exists()
-    assert result.report.summary() == "Apply: 3 created, 0 refused, 0 in doubt."
+    assert result.report.summary() == "Apply: 3 created, 0 adopted, 0 moved, 0 refused, 0 in doubt."
 
 
 def test_the_journal_is_folded_even_when_a_create_raises(store: FileStore) -> None:
@@ -212,7 +213,7 @@ def test_a_refused_create_removes_its_entry_and_the_others_go_on(store: FileStor
         "campaigns/b.yaml:1:1: error: b: refused by the API: HTTP 422: Validation failed "
         '([{"path": "cps", "message": "bad"}])' in result.lines
     )
-    assert result.report.summary() == "Apply: 2 created, 1 refused, 0 in doubt."
+    assert result.report.summary() == "Apply: 2 created, 0 adopted, 0 moved, 1 refused, 0 in doubt."
 
 
 def test_an_in_doubt_create_stays_pending_and_is_sent_once(store: FileStore) -> None:
@@ -420,8 +421,10 @@ def test_a_create_whose_name_is_already_on_the_platform_is_refused_with_the_impo
     result = run(store, client, [create("a")], remote_check=remote_check)
 
     assert client.calls == []
-    assert result.report.skipped == [("a", "exists on the platform")]
+    assert result.report.refused == [("a", "exists on the platform")]  # counted as refused
+    assert result.report.skipped == []
     assert "If it is this campaign, run `reconcile import a stray-1`" in result.text
+    assert result.report.summary() == "Apply: 0 created, 0 adopted, 0 moved, 1 refused, 0 in doubt."
     assert result.report.exit_code == 1
     assert result.state == before  # nothing happened: not even the serial moved
     assert not store.journal_path.exists()

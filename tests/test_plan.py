@@ -24,6 +24,7 @@ from reconciler.plan.plan import (
     PlanOptions,
     Replace,
     Unchanged,
+    guard_message,
     make_plan,
 )
 from reconciler.plan.render import plan_text
@@ -322,23 +323,197 @@ def test_a_create_with_the_payload_of_an_orphan_is_a_probable_rename() -> None:
     plan = plan_of([campaign("renamed", body)], state(original=entry(body)))
     orphan, create = plan.actions
     assert isinstance(create, Create) and isinstance(orphan, Orphan)
-    assert create.duplicate_of == "original" and create.data()["duplicate_of"] == "original"
+    assert (create.duplicate_of, create.duplicate_by) == ("original", "payload")
+    assert create.data()["duplicate_of"] == "original"
+    assert create.data()["duplicate_by"] == "payload"
     assert plan.duplicates == [create]
-    with pytest.raises(PlanError) as refused:
-        plan.raise_if_unsafe()
-    message = str(refused.value)
-    assert "renamed has the same payload as original" in message
+    message = guard_message(create)
+    assert "renamed has the same payload as original in the state (a probable rename)" in message
+    assert "add `- {from: original, to: renamed}` to _moved.yaml" in message
     assert "`reconcile state mv original renamed`" in message
-    assert "--allow-duplicate renamed" in message
-    plan.raise_if_unsafe(allow_duplicate=("renamed",))  # a second task is really wanted
-    with pytest.raises(PlanError):
-        plan.raise_if_unsafe(allow_duplicate=("original",))
+    assert message.endswith("pass --allow-duplicate renamed")
+    plan.raise_if_unsafe()  # apply refuses the flagged create itself, one by one
 
 
 def test_a_create_with_a_new_payload_is_no_duplicate() -> None:
     plan = plan_of([campaign("new")], state(old=entry(payload(name="old"))))
     assert not plan.duplicates
     plan.raise_if_unsafe()
+
+
+# --- the name guard (spec 9.2) ---------------------------------------------------------------
+
+
+def test_a_renamed_and_edited_file_is_a_probable_rename_by_its_name() -> None:
+    """Issue 12, case 1: `git mv` plus a changed cps: another payload, the same name."""
+    applied = payload(name="NPS survey Q3 2030")
+    edited = campaign("survey/nps-q3-v2", payload(name="NPS survey Q3 2030", cps=1.04))
+    plan = plan_of([edited], state(**{"survey/nps-q3": entry(applied)}))
+    orphan, create = plan.actions
+    assert isinstance(create, Create) and isinstance(orphan, Orphan)
+    assert (create.duplicate_of, create.duplicate_by) == ("survey/nps-q3", "name")
+    assert guard_message(create) == (
+        "survey/nps-q3-v2 has the name 'NPS survey Q3 2030' of survey/nps-q3 in the state (a "
+        "probable rename): creating it would start a second task with that name and call "
+        "everyone again. If the file was renamed, add `- {from: survey/nps-q3, to: "
+        "survey/nps-q3-v2}` to _moved.yaml in the campaigns folder, or run `reconcile state mv "
+        "survey/nps-q3 survey/nps-q3-v2`; if a second task is really wanted, pass "
+        "--allow-duplicate survey/nps-q3-v2"
+    )
+    text = plan_text.text(plan)
+    assert (
+        "  PROBABLE RENAME: same name ('NPS survey Q3 2030') as survey/nps-q3 in the state; if "
+        "the file was renamed, add `- {from: survey/nps-q3, to: survey/nps-q3-v2}` to "
+        "_moved.yaml or run `reconcile state mv survey/nps-q3 survey/nps-q3-v2` (apply refuses "
+        "this create unless --allow-duplicate survey/nps-q3-v2)"
+    ) in text.splitlines()
+
+
+@pytest.mark.parametrize("status", ["created", "pending"])
+def test_the_name_of_any_other_entry_flags_a_create_even_when_its_file_exists(
+    status: Status,
+) -> None:
+    """`a` was renamed in its file (a drift) and `b` took its old name: a's task keeps that
+    name on the platform, so b would be a second task with it. A pending entry's name counts
+    too: its create may exist."""
+    old = payload(name="Shared")
+    plan = plan_of(
+        [campaign("a", payload(name="A now")), campaign("b", payload(name="Shared", cps=1.05))],
+        state(a=entry(old, status)),
+    )
+    b = next(a for a in plan.actions if a.key == "b")
+    assert isinstance(b, Create) and (b.duplicate_of, b.duplicate_by) == ("a", "name")
+
+
+def test_a_replace_is_flagged_by_another_key_s_name_not_by_its_own() -> None:
+    mine = payload(name="R")
+    own = plan_of(
+        [campaign("r", payload(name="R", cps=1.05))], state(r=entry(mine)), replace=("r",)
+    )
+    assert isinstance(only(own), Replace) and not own.duplicates
+    other = plan_of(
+        [campaign("r", payload(name="Taken", cps=1.05))],
+        state(r=entry(mine), x=entry(payload(name="Taken"), identity="7002")),
+        replace=("r",),
+        targets=("r",),
+    )
+    action = only(other)
+    assert isinstance(action, Replace)
+    assert (action.duplicate_of, action.duplicate_by) == ("x", "name")
+    assert action.data()["duplicate_of"] == "x"
+    assert "replacing it would start a second task" in guard_message(action)
+
+
+def test_a_move_recorded_in_moved_yaml_is_no_probable_rename(write_campaigns: WriteFiles) -> None:
+    loaded = config(write_campaigns, {"new.yaml": VALID_CAMPAIGN, "_moved.yaml": MOVED})
+    applied = copy.deepcopy(loaded.campaigns["new"].payload)
+    applied["cps"] = 1.04  # renamed and edited: moved, then drifted
+    plan = make_plan(loaded.campaigns, loaded.moves, state(old=entry(applied)), PlanOptions())
+    assert isinstance(only(plan), Moved) and not plan.duplicates
+
+
+# --- flags that must apply (spec 9.2) ------------------------------------------------------
+
+
+def test_retry_pending_must_name_a_pending_key() -> None:
+    pending = payload(name="p")
+    plan = plan_of(
+        [campaign("p", pending), campaign("u", payload(name="u"))],
+        state(p=entry(pending, "pending"), u=entry(payload(name="u"), identity="7002")),
+    )
+    plan.check_flags(("p",), ())
+    with pytest.raises(PlanError) as caught:
+        plan.check_flags(("u",), ())
+    assert str(caught.value) == (
+        "--retry-pending u: u is not pending (in doubt) in this plan (planned: unchanged), so the "
+        "flag would do nothing; nothing was done. Check the key with `reconcile plan`"
+    )
+    with pytest.raises(PlanError, match=r"--retry-pending nope: .*\(not in this plan\)"):
+        plan.check_flags(("nope",), ())
+
+
+def test_allow_duplicate_must_name_a_create_or_replace() -> None:
+    plan = plan_of([campaign("a"), campaign("b")], state(b=entry(payload(name="b"))))
+    plan.check_flags((), ("a",))  # a create: apply checks that a guard flags it
+    with pytest.raises(PlanError, match=r"--allow-duplicate b: b is not created or replaced"):
+        plan.check_flags((), ("b",))
+    with pytest.raises(PlanError, match=r"--allow-duplicate nothing: .*not in this plan"):
+        plan.check_flags((), ("nothing",))
+
+
+def test_a_replace_outside_the_targets_is_refused() -> None:
+    old = payload(name="r")
+    with pytest.raises(PlanError, match=r"--replace r: not among the --target keys"):
+        plan_of(
+            [campaign("r", payload(name="r", cps=1.05)), campaign("t")],
+            state(r=entry(old)),
+            replace=("r",),
+            targets=("t",),
+        )
+
+
+def test_a_target_that_moved_names_its_new_key(write_campaigns: WriteFiles) -> None:
+    loaded = config(write_campaigns, {"new.yaml": VALID_CAMPAIGN, "_moved.yaml": MOVED})
+    current = state(old=entry(loaded.campaigns["new"].payload))
+    with pytest.raises(PlanError, match=r"--target old: _moved.yaml moves it to new; use"):
+        make_plan(loaded.campaigns, loaded.moves, current, PlanOptions(targets=("old",)))
+
+
+# --- _moved.yaml lines that rename nothing, and pending entries that move ------------------
+
+
+def test_a_move_whose_keys_are_both_absent_from_the_state_is_a_typo(
+    write_campaigns: WriteFiles,
+) -> None:
+    """Issue 12, case 4: `from: survey/csat-callbak` (a typo) validates, since `to` has its
+    file; the plan must not show a create plus an orphan as if the line were not there."""
+    loaded = config(
+        write_campaigns,
+        {
+            "survey/csat-weekly.yaml": VALID_CAMPAIGN,
+            "_moved.yaml": "- {from: survey/csat-callbak, to: survey/csat-weekly}\n",
+        },
+    )
+    current = state(
+        **{"survey/csat-callback": entry(loaded.campaigns["survey/csat-weekly"].payload)}
+    )
+    plan = make_plan(loaded.campaigns, loaded.moves, current, PlanOptions())
+    [problem] = plan.problems
+    assert (problem.location.file, problem.location.line, problem.location.col) == (
+        "campaigns/_moved.yaml",
+        1,
+        3,
+    )
+    assert problem.path == "from"
+    assert problem.message == (
+        "neither 'survey/csat-callbak' nor 'survey/csat-weekly' is in the state, so this move "
+        "renames nothing (a typo?): did you mean 'survey/csat-callback'?"
+    )
+    with pytest.raises(PlanError, match=r"1 problem\(s\)"):
+        plan.raise_if_unsafe()
+
+
+def test_a_move_of_a_campaign_never_applied_says_to_drop_the_line(
+    write_campaigns: WriteFiles,
+) -> None:
+    loaded = config(write_campaigns, {"new.yaml": VALID_CAMPAIGN, "_moved.yaml": MOVED})
+    [problem] = make_plan(loaded.campaigns, loaded.moves, State(), PlanOptions()).problems
+    assert problem.message.endswith("drop the line if that campaign was never applied")
+
+
+def test_a_pending_entry_moves_with_its_pending_record(write_campaigns: WriteFiles) -> None:
+    loaded = config(write_campaigns, {"new.yaml": VALID_CAMPAIGN, "_moved.yaml": MOVED})
+    sent = loaded.campaigns["new"].payload
+    plan = make_plan(
+        loaded.campaigns, loaded.moves, state(old=entry(sent, "pending")), PlanOptions()
+    )
+    action = only(plan)
+    assert isinstance(action, InDoubt)
+    assert (action.key, action.old_key, action.since) == ("new", "old", CREATED_AT)
+    assert action.data()["from"] == "old"
+    assert (plan.summary["in_doubt"], plan.summary["moved"]) == (1, 1)
+    assert plan.has_changes and not plan.problems
+    assert "Its pending state entry is renamed from old first." in plan_text.text(plan)
 
 
 # --- start moments in the past -------------------------------------------------------------

@@ -252,7 +252,8 @@ def test_text_shows_replace_moved_and_probable_renames() -> None:
     assert "the state entry is renamed from old; no API call." in out
     assert "+ create d  (campaigns/d.yaml)" in lines
     assert (
-        "  PROBABLE RENAME: same payload as orig in the state; run `reconcile state mv orig d` "
+        "  PROBABLE RENAME: same payload as orig in the state; if the file was renamed, add "
+        "`- {from: orig, to: d}` to _moved.yaml or run `reconcile state mv orig d` "
         "(apply refuses this create unless --allow-duplicate d)"
     ) in lines
     assert lines[-1] == (

@@ -753,7 +753,7 @@ def test_an_unknown_command_stops_the_action(checkout: Path) -> None:
 def test_apply_then_plan_then_drift(repos: Repos, sandbox: Sandbox) -> None:
     done = Job("campaigns-apply.yml", "apply", repos.work, pushed(sandbox)).run()
     assert done["Apply"].code == 0, done["Apply"].stderr
-    assert "Apply: 5 created, 0 refused, 0 in doubt." in done["Apply"].stdout
+    assert "Apply: 5 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in done["Apply"].stdout
     commit = done["Commit the state back"]
     assert commit.code == 0, commit.stderr
     assert "State committed as" in commit.summary
@@ -802,7 +802,9 @@ def test_a_replace_is_asked_for_by_hand(repos: Repos, sandbox: Sandbox) -> None:
     old = state_at(repos.work)["campaigns"]["survey/nps-q3"]["identity"]
 
     drifted = Job("campaigns-apply.yml", "apply", repos.work, pushed(sandbox)).run()["Apply"]
-    assert "Apply: 0 created, 0 refused, 0 in doubt." in drifted.stdout  # drift: nothing sent
+    assert (
+        "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in drifted.stdout
+    )  # drift: nothing sent
     by_hand = pushed(sandbox, replace=" survey/nps-q3 ")
     replaced = Job("campaigns-apply.yml", "apply", repos.work, by_hand).run()
     assert replaced["Apply"].code == 0 and "Apply: 1 created" in replaced["Apply"].stdout
@@ -917,7 +919,7 @@ def test_a_failed_apply_still_commits_what_it_created(repos: Repos, sandbox: San
     sandbox.fail_next(1, status=422)  # the first create (2030/debt-reminder) is refused
     done = Job("campaigns-apply.yml", "apply", repos.work, pushed(sandbox)).run()
     assert done["Apply"].code == 1
-    assert "Apply: 4 created, 1 refused, 0 in doubt." in done["Apply"].stdout
+    assert "Apply: 4 created, 0 adopted, 0 moved, 1 refused, 0 in doubt." in done["Apply"].stdout
     assert done["Commit the state back"].code == 0, done["Commit the state back"].stderr
     assert done["Keep the state as an artifact"].would_run
     assert "2030/debt-reminder" not in state_at(repos.origin, "main")["campaigns"]

@@ -18,17 +18,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reconciler.apply import client as api
-from reconciler.apply import failure
-from reconciler.errors import ApiError, AuthError, PlanError, ReconcileError, StateError
+from reconciler.apply import doubt, failure, guard
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    ListAnswerError,
+    PlanError,
+    ReconcileError,
+    StateError,
+)
 from reconciler.plan.plan import Action, InDoubt, Moved, Plan, Replace
 from reconciler.plan.render import escape
 from reconciler.state.model import Entry, State
 from reconciler.state.store import Records, Store, iso_z, utc_now
 
 PENDING_GRACE = timedelta(minutes=2)  # a task may take a while to appear in the list
-# Our clock (the pending time) and the platform's (createdAt) may disagree; a wider window only
-# finds more candidates, and known identities are excluded anyway.
-CLOCK_SKEW = timedelta(minutes=10)
 PENDING_GRACE_ENV = "RECONCILE_PENDING_GRACE"  # seconds; for tests and pipeline rehearsals
 RETRY_ATTEMPTS = 5
 BACKOFF_BASE = 0.5
@@ -60,9 +64,9 @@ class ApplyReport:
     created: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # by the API or a guard
     in_doubt: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # not started after a stop
     stopped: str | None = None
     signal: str | None = None
 
@@ -75,9 +79,10 @@ class ApplyReport:
         return 0
 
     def summary(self) -> str:
+        """`Apply: C created, A adopted, M moved, R refused, D in doubt.` (spec 9.2)."""
         return (
-            f"Apply: {len(self.created)} created, {len(self.refused)} refused, "
-            f"{len(self.in_doubt)} in doubt."
+            f"Apply: {len(self.created)} created, {len(self.adopted)} adopted, "
+            f"{len(self.moved)} moved, {len(self.refused)} refused, {len(self.in_doubt)} in doubt."
         )
 
 
@@ -147,17 +152,37 @@ class Applier:
         self._failing = threading.Lock()
 
     def run(self, plan: Plan, state: State) -> ApplyReport:
-        """Apply `plan` (made against `state`, read under the lock). Always folds the journal."""
+        """Apply `plan` (made against `state`, read under the lock). Always folds the journal.
+
+        Every refusal that concerns the whole run (flags, limits, an unreadable task list)
+        comes before the first record is written; creates a guard flags are refused one by one.
+        """
         if state.api_url and state.api_url != self.options.api_url:
             raise StateError(
                 f"the state belongs to {state.api_url}, not {self.options.api_url}; use the "
                 "matching --api-url or another --state"
             )
-        plan.raise_if_unsafe(self.options.allow_duplicate)
+        plan.raise_if_unsafe()
+        plan.check_flags(self.options.retry_pending, self.options.allow_duplicate)
+        remote = self._list(plan)
+        moved = _moved(plan, state)
+        creates, refused = guard.name_guards(
+            plan, moved, remote or [], self.options.allow_duplicate
+        )
+        self._refuse(refused, "probable rename")
         journal = self.store.journal()
         try:
-            self._moves(plan, state, journal)
-            creates = self._resolve_and_guard(plan, state, journal)
+            self._moves(plan, moved, journal)
+            state = moved
+            creates += self._resolve_all(plan, state, journal)
+            if len(creates) > plan.options.max_creates:  # --retry-pending re-creates count too
+                raise PlanError(
+                    f"apply would create {len(creates)} tasks, more than --max-creates "
+                    f"{plan.options.max_creates}; nothing was created"
+                )
+            known = set(guard.owners(state)) | set(self.report.adopted)
+            creates, refused = guard.lost_state(creates, known, remote or [])
+            self._refuse(refused, "exists on the platform")
             self._creates(creates, state, journal)
         except StateError as exc:  # only a journal record fails so: nothing more was sent
             self._journal_failed(exc)
@@ -191,24 +216,34 @@ class Applier:
                 self.journal_error = exc
         self.stop.set("the journal cannot record what is sent")
 
-    def _moves(self, plan: Plan, state: State, journal: Records) -> None:
+    def _moves(self, plan: Plan, moved: State, journal: Records) -> None:
+        """Record each rename of `_moved.yaml` (pending entries move with their record)."""
         for action in plan.actions:
-            if isinstance(action, Moved):
-                journal.created(action.key, state.campaigns[action.old_key])
-                journal.removed(action.old_key)
-                self.report.moved.append(action.key)
-                self.echo(f"> {action.old_key} -> {action.key}: state entry renamed")
+            old = action.old_key if isinstance(action, Moved | InDoubt) else ""
+            if not old:
+                continue
+            entry = moved.campaigns[action.key]
+            # The new key first: a crash between the two records leaves both, never neither.
+            (journal.pending if entry.status == "pending" else journal.created)(action.key, entry)
+            journal.removed(old)
+            self.report.moved.append(action.key)
+            self.echo(f"> {old} -> {action.key}: state entry renamed")
 
-    def _resolve_and_guard(self, plan: Plan, state: State, journal: Records) -> list[Action]:
-        creates = list(plan.creates)
-        doubts = [a for a in plan.actions if isinstance(a, InDoubt)]
-        if not creates and not doubts:
-            return []
+    def _list(self, plan: Plan) -> list[api.RemoteTask] | None:
+        """The remote task list, when a create or an in-doubt entry needs it; None otherwise."""
+        doubts = any(isinstance(a, InDoubt) for a in plan.actions)
+        if not plan.creates and not doubts:
+            return None
         try:
-            remote = self.client.list_tasks()
+            return self.client.list_tasks()
         except AuthError as exc:  # not "unavailable": --no-remote-check would not help
             raise AuthError(
                 f"nothing was created: the token is missing, wrong or expired; {exc}"
+            ) from None
+        except ListAnswerError as exc:  # it answered: never read as "no tasks"
+            raise ListAnswerError(
+                f"cannot trust the remote task list, so apply cannot check for lost state or "
+                f"in-doubt creates: {exc}. Nothing was created"
             ) from None
         except ApiError as exc:
             if doubts or self.options.remote_check:
@@ -218,87 +253,33 @@ class Applier:
                     + ("" if doubts else ", or pass --no-remote-check to skip the check")
                 ) from None
             self.error("warning: remote task list unavailable; --no-remote-check given")
-            remote = []
-        for doubt in doubts:
-            retry = self._resolve(doubt, state.campaigns[doubt.key], state, journal)
-            if retry is not None:
-                creates.append(retry)
-        if len(creates) > plan.options.max_creates:  # --retry-pending re-creates count too
-            raise PlanError(
-                f"apply would create {len(creates)} tasks, more than --max-creates "
-                f"{plan.options.max_creates}; nothing was created"
-            )
-        known = _known_identities(state) | set(self.report.adopted)
-        by_name: dict[str, list[str]] = {}
-        for task in remote:
-            by_name.setdefault(task.name, []).append(task.identity)
-        allowed: list[Action] = []
-        for action in sorted(creates, key=lambda a: a.key):
-            name = str((action.payload or {}).get("name"))
-            unknown = [i for i in by_name.get(name, []) if i not in known]
-            if unknown:  # --no-remote-check only matters when the list is unavailable
-                self.report.skipped.append((action.key, "exists on the platform"))
-                self.error(
-                    f"{action.source}:1:1: error: a task named {name!r} already exists on the "
-                    f"platform ({', '.join(unknown)}) but the state does not know it; nothing "
-                    f"was sent. If it is this campaign, run `reconcile import {action.key} "
-                    f"{unknown[0]}`"
-                )
-                continue
-            allowed.append(action)
-        return allowed
+            return []
 
-    def _resolve(
-        self, action: InDoubt, entry: Entry, state: State, journal: Records
-    ) -> Action | None:
-        since = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
-        name = str(entry.payload.get("name"))
-        # Tasks the state already knows (this key's replaced ones included) are never "the"
-        # task of a pending create, whatever their name.
-        known = _known_identities(state)
-        listed = self.client.list_tasks(keyword=name, since=since - CLOCK_SKEW)
-        candidates = [t for t in listed if t.name == name and t.identity not in known]
-        undated = [t for t in candidates if _created_at(t.created_at) is None]
-        matches = [t for t in candidates if _after(t.created_at, since)]
-        if undated:
-            ids = ", ".join(t.identity for t in undated)
-            self.report.in_doubt.append((action.key, f"cannot date {ids}"))
-            self.error(
-                f"? {action.key}: the platform lists {ids} named {name!r} without a creation "
-                f"time, so apply cannot tell whether it is this create. If it is, run "
-                f"`reconcile import {action.key} ID`"
+    def _resolve_all(self, plan: Plan, state: State, journal: Records) -> list[Action]:
+        """Resolve every in-doubt entry (`doubt.resolve`); returns the --retry-pending creates."""
+        retries: list[Action] = []
+        for action in [a for a in plan.actions if isinstance(a, InDoubt)]:
+            entry = state.campaigns[action.key]
+            retry = action.key in self.options.retry_pending
+            found = doubt.resolve(
+                action.key, entry, state, self.client, self.clock(), pending_grace(), retry
             )
-            return None
-        if len(matches) == 1:
-            adopted = replace(entry, status="created", identity=matches[0].identity)
-            journal.created(action.key, adopted)
-            self.report.adopted.append(matches[0].identity)
-            self.echo(f"? {action.key}: found on the platform as {matches[0].identity}; adopted")
-            return None
-        if len(matches) > 1:
-            ids = ", ".join(t.identity for t in matches)
-            self.report.in_doubt.append((action.key, f"several tasks match: {ids}"))
-            self.error(
-                f"? {action.key}: {len(matches)} tasks named {name!r} were created since "
-                f"{entry.created_at}: {ids}. Keep one with `reconcile import {action.key} ID` "
-                "(and halt the others on the platform)"
-            )
-            return None
-        grace = pending_grace()
-        if self.clock() - since < grace:
-            wait = iso_z(since + grace)
-            self.report.in_doubt.append((action.key, "not visible yet"))
-            self.echo(f"? {action.key}: not on the platform yet; run apply again after {wait}")
-            return None
-        if action.key in self.options.retry_pending:
-            self.echo(f"? {action.key}: not on the platform; re-creating (--retry-pending)")
-            return Replace(action.key, entry.source, entry.fingerprint, None, entry.payload)
-        self.report.in_doubt.append((action.key, "not found on the platform"))
-        self.echo(
-            f"? {action.key}: a create was sent at {entry.created_at} but no such task is on "
-            f"the platform; if you are sure, re-send with --retry-pending {action.key}"
-        )
-        return None
+            (self.error if found.error else self.echo)(found.message)
+            if found.adopt is not None:
+                journal.created(action.key, replace(entry, status="created", identity=found.adopt))
+                self.report.adopted.append(found.adopt)
+            elif found.retry:
+                retries.append(
+                    Replace(action.key, entry.source, entry.fingerprint, None, entry.payload)
+                )
+            elif found.doubt is not None:
+                self.report.in_doubt.append((action.key, found.doubt))
+        return retries
+
+    def _refuse(self, refusals: list[guard.Refusal], reason: str) -> None:
+        for action, message in refusals:
+            self.report.refused.append((action.key, reason))
+            self.error(f"{action.source}:1:1: error: {message}")
 
     def _creates(self, creates: list[Action], state: State, journal: Records) -> None:
         workers = max(1, self.options.parallelism)
@@ -452,21 +433,10 @@ def _backoff(attempt: int) -> float:
     return float(min(BACKOFF_MAX, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2))
 
 
-def _known_identities(state: State) -> set[str | None]:
-    return {e.identity for e in state.campaigns.values()} | {
-        old for e in state.campaigns.values() for old in e.replaced
-    }
-
-
-def _created_at(text: str | None) -> datetime | None:
-    """A task's creation time, or None when it is missing, unparseable or has no zone."""
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def _after(created_at: str | None, since: datetime) -> bool:
-    moment = _created_at(created_at)
-    return moment is not None and moment >= since - CLOCK_SKEW
+def _moved(plan: Plan, state: State) -> State:
+    """`state` with the renames of the plan's moves (and moved in-doubt entries) done."""
+    entries = dict(state.campaigns)
+    for action in plan.actions:
+        if isinstance(action, Moved | InDoubt) and action.old_key:
+            entries[action.key] = entries.pop(action.old_key)
+    return state.with_entries(entries)

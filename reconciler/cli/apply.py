@@ -119,9 +119,8 @@ def apply(
     sandbox: bool,
 ) -> None:
     """Carry out the plan: create the missing tasks, record them in the state."""
-    from reconciler.apply.apply import Applier, ApplyOptions, Stop
+    from reconciler.apply.apply import Applier, ApplyOptions, ApplyReport, Stop
     from reconciler.plan import planfile as planfiles
-    from reconciler.plan.plan import InDoubt
     from reconciler.plan.render import plan_text
 
     url = api_url_of(api_url, sandbox)
@@ -140,12 +139,12 @@ def apply(
         click.echo(plan_text.text(the_plan, color=color(no_color)), nl=False)
         if the_plan.problems:
             raise InputError(list(the_plan.problems))
-        work = the_plan.has_changes or any(isinstance(a, InDoubt) for a in the_plan.actions)
-        if not work:
+        the_plan.check_flags(retry_pending, allow_duplicate)  # a flag that would do nothing
+        if not the_plan.has_changes:
             store.fold()  # a journal left by a killed run goes into the state file now
-            click.echo("Apply: 0 created, 0 refused, 0 in doubt.")
+            click.echo(ApplyReport().summary())
             return
-        the_plan.raise_if_unsafe(allow_duplicate)
+        the_plan.raise_if_unsafe()
         _confirm(saved is not None, auto_approve)
         services = Services(api_url, token_file, sandbox)
         stop = Stop()
@@ -165,7 +164,8 @@ def apply(
                 signal.signal(number, handler)
     click.echo(report.summary())
     if report.stopped:
-        say(f"stopped: {report.stopped}", err=True)
+        started = f"; {len(report.skipped)} create(s) not started" if report.skipped else ""
+        say(f"stopped: {report.stopped}{started}", err=True)
     raise SystemExit(report.exit_code)
 
 
@@ -185,6 +185,8 @@ def check_remote(
     sandbox: bool,
 ) -> None:
     """Read-only: compare the state with the remote task list (exit 2 on any difference)."""
+    from reconciler.apply.drift import compare
+
     config = build_config(campaigns_dir)  # a campaign with errors would drop out of the match
     current = build_store(state_path, sandbox, workspace).read()
     services = Services(api_url, token_file, sandbox)
@@ -192,26 +194,10 @@ def check_remote(
         remote = services.client.list_tasks()
     finally:
         services.close()
-    by_id = {t.identity: t for t in remote}
-    known = {e.identity for e in current.campaigns.values()}
     names = {c.payload["name"]: key for key, c in config.campaigns.items()}
-    findings = []
-    for key, entry in sorted(current.campaigns.items()):
-        if entry.status != "created":
-            findings.append(f"? {key}: pending (a create is in doubt); run `reconcile apply`")
-        elif entry.identity not in by_id:
-            findings.append(f"- {key}: task {entry.identity} is gone from the platform")
-        elif by_id[entry.identity].status == "HALTED":
-            findings.append(f"! {key}: task {entry.identity} is HALTED on the platform")
-    for task in sorted(remote, key=lambda t: (t.name, t.identity)):
-        if task.identity not in known and task.name in names:
-            findings.append(
-                f"+ {names[task.name]}: remote task {task.identity} named {task.name!r} is not "
-                f"in the state; adopt it with `reconcile import {names[task.name]} "
-                f"{task.identity}`"
-            )
-    for line in findings:
+    drift = compare(current, names, remote)
+    for line in drift.findings + drift.notes:
         say(line)
-    click.echo(f"check-remote: {len(findings)} difference(s), {len(remote)} remote task(s).")
-    if findings:
+    click.echo(f"check-remote: {len(drift.findings)} difference(s), {len(remote)} remote task(s).")
+    if drift.findings:
         raise SystemExit(2)

@@ -38,7 +38,8 @@ from reconciler.errors import InputError, ReconcileError
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 0 when there is nothing to do, 2 when something would be created or replaced.",
+    help="Exit 0 when apply has nothing to do, 2 when it would change the platform or the "
+    "state (create, replace, move, resolve an in-doubt create).",
 )
 @plan_options
 def plan(
@@ -98,5 +99,5 @@ def plan(
     if out is not None:
         planfile.save(out, the_plan, config.campaigns, api_url_of(api_url, sandbox))
         say(f"Saved the plan to {out}; `reconcile apply {out}` carries out exactly it.", err=True)
-    if detailed_exitcode and the_plan.creates:
+    if detailed_exitcode and the_plan.has_changes:
         raise SystemExit(2)

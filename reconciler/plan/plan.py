@@ -7,9 +7,10 @@ record; renderers and the saved plan read those records and never recompute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from reconciler.config.campaign import Campaign
@@ -20,6 +21,7 @@ from reconciler.state.model import Entry, State
 
 DEFAULT_MAX_CREATES = 25
 DEFAULT_TIMEZONE = "Europe/Moscow"
+Guard = Literal["payload", "name"]  # what a flagged create shares with another state entry
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,16 @@ class Create(Action):
     name = "create"
     symbol = "+"
     order = 0
-    duplicate_of: str | None = None  # a state key with the same fingerprint: probable rename
+    # Set by the guards: a state key whose entry has the same payload or name (probable rename).
+    duplicate_of: str | None = None
+    duplicate_by: Guard | None = None
 
     @property
     def creates(self) -> bool:
         return True
 
     def data(self) -> dict[str, Any]:
-        return {**super().data(), "duplicate_of": self.duplicate_of}
+        return {**super().data(), **_guard_data(self)}
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,15 @@ class Replace(Action):
     name = "replace"
     symbol = "-/+"
     order = 1
+    duplicate_of: str | None = None  # as for Create: another key's entry has the same name
+    duplicate_by: Guard | None = None
 
     @property
     def creates(self) -> bool:
         return True
+
+    def data(self) -> dict[str, Any]:
+        return {**super().data(), **_guard_data(self)}
 
 
 @dataclass(frozen=True)
@@ -120,9 +129,10 @@ class InDoubt(Action):
     symbol = "?"
     order = 4
     since: str = ""
+    old_key: str = ""  # set when `_moved.yaml` renames the pending entry (apply moves it first)
 
     def data(self) -> dict[str, Any]:
-        return {**super().data(), "since": self.since}
+        return {**super().data(), "since": self.since, "from": self.old_key or None}
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,8 @@ class Plan:
             counts[action.name] += 1
             if isinstance(action, Moved) and action.diff:
                 counts["drift"] += 1
+            if isinstance(action, InDoubt) and action.old_key:
+                counts["moved"] += 1
         return counts
 
     @property
@@ -184,15 +196,20 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """True when apply would do something (create, replace or move)."""
-        return any(a.creates or isinstance(a, Moved) for a in self.actions)
+        """True when apply would change the platform or the state: a create, a replace, a
+        move, or an in-doubt create to resolve."""
+        return any(a.creates or isinstance(a, Moved | InDoubt) for a in self.actions)
 
     @property
-    def duplicates(self) -> list[Create]:
-        return [a for a in self.actions if isinstance(a, Create) and a.duplicate_of]
+    def duplicates(self) -> list[Create | Replace]:
+        """Creates and replaces a guard flagged as probable renames."""
+        return [a for a in self.actions if isinstance(a, Create | Replace) and a.duplicate_of]
 
-    def raise_if_unsafe(self, allow_duplicate: tuple[str, ...] = ()) -> None:
-        """Refuse a plan apply must not carry out: problems, too many creates, duplicates."""
+    def raise_if_unsafe(self) -> None:
+        """Refuse a plan apply must not carry out at all: problems, too many creates.
+
+        (Creates a guard flagged are refused one by one by apply: see `guard_message`.)
+        """
         if self.problems:
             raise PlanError(f"the plan has {len(self.problems)} problem(s); fix them first")
         count = len(self.creates)
@@ -201,14 +218,47 @@ class Plan:
                 f"the plan creates {count} tasks, more than --max-creates "
                 f"{self.options.max_creates}; split the change or raise --max-creates"
             )
-        for action in self.duplicates:
-            if action.key not in allow_duplicate:
+
+    def check_flags(self, retry_pending: tuple[str, ...], allow_duplicate: tuple[str, ...]) -> None:
+        """Refuse a flag key this plan would not act on (spec 9.2), before anything happens.
+
+        `--retry-pending` needs an in-doubt key; `--allow-duplicate` a create or replace (apply
+        then checks that a guard, here or on the platform's list, flags it).
+        """
+        by_key = {a.key: a for a in self.actions}
+        for flag, keys, wanted, what in (
+            ("--retry-pending", retry_pending, (InDoubt,), "pending (in doubt)"),
+            ("--allow-duplicate", allow_duplicate, (Create, Replace), "created or replaced"),
+        ):
+            for key in keys:
+                action = by_key.get(key)
+                if isinstance(action, wanted):
+                    continue
+                now = f"planned: {action.name.replace('_', ' ')}" if action else "not in this plan"
                 raise PlanError(
-                    f"{action.key} has the same payload as {action.duplicate_of} in the state "
-                    f"(a probable rename): creating it would call everyone again. Run "
-                    f"`reconcile state mv {action.duplicate_of} {action.key}`, or pass "
-                    f"--allow-duplicate {action.key} if a second task is really wanted"
+                    f"{flag} {key}: {key} is not {what} in this plan ({now}), so the flag "
+                    f"would do nothing; nothing was done. Check the key with `reconcile plan`"
                 )
+
+
+def guard_message(action: Action) -> str:
+    """Why apply refuses a flagged create, with the fix (one sentence each)."""
+    assert isinstance(action, Create | Replace) and action.duplicate_of
+    old, key = action.duplicate_of, action.key
+    name = (action.payload or {}).get("name")
+    verb = "creating" if isinstance(action, Create) else "replacing"
+    same = "the same payload as" if action.duplicate_by == "payload" else f"the name {name!r} of"
+    return (
+        f"{key} has {same} {old} in the state (a probable rename): {verb} it would "
+        f"start a second task with that name and call everyone again. If the file was renamed, "
+        f"add `- {{from: {old}, to: {key}}}` to _moved.yaml in the campaigns folder, or run "
+        f"`reconcile state mv {old} {key}`; if a second task is really wanted, pass "
+        f"--allow-duplicate {key}"
+    )
+
+
+def _guard_data(action: Create | Replace) -> dict[str, Any]:
+    return {"duplicate_of": action.duplicate_of, "duplicate_by": action.duplicate_by}
 
 
 def make_plan(
@@ -220,7 +270,9 @@ def make_plan(
     moved_from: dict[str, str] = {}
     for move in moves:
         if move.old not in entries:
-            continue  # already carried out (or never applied): nothing to rename
+            if move.old not in state.campaigns and move.new not in state.campaigns:
+                problems.append(_unused_move(move, state))
+            continue  # already carried out: nothing to rename
         if move.old in campaigns:
             problems.append(
                 Problem(
@@ -243,18 +295,15 @@ def make_plan(
             entries[move.new] = entries.pop(move.old)
 
     keys = sorted(set(campaigns) | set(entries))
-    for name, wanted in (("--target", options.targets), ("--replace", options.replace)):
-        for key in wanted:
-            if key not in keys:
-                raise PlanError(f"{name} {key}: no campaign file and no state entry has that key")
+    _check_keys(options, keys, moved_from)
     if options.targets:
         keys = [k for k in keys if k in options.targets]
 
-    by_fingerprint = {e.fingerprint: k for k, e in sorted(state.campaigns.items())}
+    guards = _Guards(entries)
     actions: list[Action] = []
     for key in keys:
         campaign, entry = campaigns.get(key), entries.get(key)
-        action = _action(key, campaign, entry, moved_from.get(key), options, by_fingerprint)
+        action = guards.flag(_action(key, campaign, entry, moved_from.get(key), options))
         if key in options.replace and not isinstance(action, Replace):
             raise PlanError(
                 f"--replace {key}: it is {action.name}, not drifted; nothing to replace"
@@ -265,17 +314,79 @@ def make_plan(
     return Plan(tuple(actions), state.lineage, state.serial, options, tuple(sorted(problems)))
 
 
+def _check_keys(options: PlanOptions, keys: list[str], moved_from: dict[str, str]) -> None:
+    """Every --target and --replace key must name a key of this plan (and be targeted)."""
+    moved_to = {old: new for new, old in moved_from.items()}
+    for flag, wanted in (("--target", options.targets), ("--replace", options.replace)):
+        for key in wanted:
+            if key in moved_to:
+                raise PlanError(
+                    f"{flag} {key}: _moved.yaml moves it to {moved_to[key]}; "
+                    f"use {flag} {moved_to[key]}"
+                )
+            if key not in keys:
+                raise PlanError(f"{flag} {key}: no campaign file and no state entry has that key")
+            if flag == "--replace" and options.targets and key not in options.targets:
+                raise PlanError(
+                    f"--replace {key}: not among the --target keys, so nothing would be "
+                    f"replaced; add --target {key} or drop --replace {key}"
+                )
+
+
+class _Guards:
+    """The duplicate guards: a create or replace that shares its payload (fingerprint) or its
+    `name` with another key's state entry is a probable rename (spec 4 and 9.2)."""
+
+    def __init__(self, entries: dict[str, Entry]) -> None:
+        self.by_fingerprint: dict[str, str] = {}
+        self.by_name: dict[str, str] = {}
+        for key, entry in sorted(entries.items(), reverse=True):  # the first key in order wins
+            self.by_fingerprint[entry.fingerprint] = key
+            self.by_name[str(entry.payload.get("name"))] = key
+
+    def flag(self, action: Action) -> Action:
+        if not isinstance(action, Create | Replace) or action.payload is None:
+            return action
+        same_payload = self.by_fingerprint.get(action.fingerprint or "")
+        same_name = self.by_name.get(str(action.payload.get("name")))
+        if same_payload is not None and same_payload != action.key:
+            return replace(action, duplicate_of=same_payload, duplicate_by="payload")
+        if same_name is not None and same_name != action.key:
+            return replace(action, duplicate_of=same_name, duplicate_by="name")
+        return action
+
+
+def _unused_move(move: Move, state: State) -> Problem:
+    close = difflib.get_close_matches(move.old, sorted(state.campaigns), n=1)
+    hint = (
+        f"did you mean {close[0]!r}?"
+        if close
+        else "drop the line if that campaign was never applied"
+    )
+    return Problem(
+        move.location,
+        "from",
+        f"neither {move.old!r} nor {move.new!r} is in the state, so this move renames "
+        f"nothing (a typo?): {hint}",
+    )
+
+
 def _action(
     key: str,
     campaign: Campaign | None,
     entry: Entry | None,
     old_key: str | None,
     options: PlanOptions,
-    by_fingerprint: dict[str, str],
 ) -> Action:
     if entry is not None and entry.status == "pending":
         return InDoubt(
-            key, entry.source, entry.fingerprint, None, entry.payload, since=entry.created_at
+            key,
+            entry.source,
+            entry.fingerprint,
+            None,
+            entry.payload,
+            since=entry.created_at,
+            old_key=old_key or "",
         )
     if entry is None:
         assert campaign is not None
@@ -286,7 +397,6 @@ def _action(
             None,
             campaign.payload,
             policy=campaign.policy,
-            duplicate_of=by_fingerprint.get(campaign.fingerprint),
         )
     if campaign is None:
         return Orphan(key, entry.source, entry.fingerprint, entry.identity, entry.payload)

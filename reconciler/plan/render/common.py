@@ -108,11 +108,14 @@ def change_line(change: FieldChange) -> str:
 def advice(action: Action) -> str:
     """What the reviewer should know about an action that does not simply create."""
     template = ADVICE.get(action.name, "")
+    old = getattr(action, "old_key", "")
+    if action.name == "in_doubt" and old:
+        template += " Its pending state entry is renamed from {old} first."
     return template.format(
         key=action.key,
         identity=action.identity,
         since=getattr(action, "since", ""),
-        old=getattr(action, "old_key", ""),
+        old=old,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.plan.plan import Action, Create, Plan
+from reconciler.plan.plan import Action, Create, Plan, Replace
 from reconciler.plan.render import common, escape
 from reconciler.plan.render.problems import github_command
 
@@ -31,11 +31,18 @@ def block(action: Action) -> list[str]:
     if note:
         lines.append(f"  {note}")
     lines += [f"  {line}" for line in common.policy_notes(action)]
-    if isinstance(action, Create) and action.duplicate_of:
+    if isinstance(action, Create | Replace) and action.duplicate_of:
+        old, key = action.duplicate_of, action.key
+        same = (
+            "same payload as"
+            if action.duplicate_by == "payload"
+            else f"same name ({(action.payload or {}).get('name')!r}) as"
+        )
         lines.append(
-            f"  PROBABLE RENAME: same payload as {action.duplicate_of} in the state; run "
-            f"`reconcile state mv {action.duplicate_of} {action.key}` (apply refuses this "
-            f"create unless --allow-duplicate {action.key})"
+            f"  PROBABLE RENAME: {same} {old} in the state; if the file was renamed, add "
+            f"`- {{from: {old}, to: {key}}}` to _moved.yaml or run "
+            f"`reconcile state mv {old} {key}` (apply refuses this {action.name} unless "
+            f"--allow-duplicate {key})"
         )
     return [escape.text(line) for line in lines]
 
