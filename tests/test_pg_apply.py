@@ -107,7 +107,7 @@ def test_apply_records_in_the_workspace_and_a_second_apply_sends_nothing(
     result = pg_apply(pg, sandbox.url)
 
     assert result.code == 0, result.output
-    assert "Apply: 3 created, 0 refused, 0 in doubt." in result.stdout
+    assert "Apply: 3 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in result.stdout
     assert_in_sync(sandbox, keys, pg)
     state = pg.read()
     assert (state.serial, state.api_url) == (1, sandbox.url)
@@ -141,7 +141,10 @@ def test_state_commands_and_import_work_on_a_workspace(
         (["state", "show", "c001"], f'"identity": "{identity}"'),
         (["state", "mv", "c001", "renamed"], "Moved c001 to renamed (serial 2)."),
         (["state", "rm", "renamed"], "Removed renamed from the state (serial 3)"),
-        (["import", "c001", identity], f"Imported c001 as {identity} (serial 4)."),
+        (
+            ["import", "c001", identity, "--api-url", sandbox.url],
+            f"Imported c001 as {identity} (serial 4).",
+        ),
     ]
     for args, expected in steps:
         result = reconcile(*args, *pg.args())

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.build import (
+    Services,
     api_url_of,
     build_config,
     build_postgres_store,
@@ -15,7 +16,7 @@ from reconciler.cli.build import (
     read_state_file,
 )
 from reconciler.cli.complete import campaign_keys, new_keys, state_keys
-from reconciler.cli.options import API_URL, CAMPAIGNS, LOCK_TIMEOUT, STATE, WORKSPACE
+from reconciler.cli.options import API_URL, CAMPAIGNS, LOCK_TIMEOUT, STATE, TOKEN_FILE, WORKSPACE
 from reconciler.cli.output import say
 from reconciler.errors import StateError
 from reconciler.plan.render import escape
@@ -148,50 +149,83 @@ def state_push(state_path: str | None, workspace: str, lock_timeout: float, file
 @STATE
 @WORKSPACE
 @API_URL
+@TOKEN_FILE
 @LOCK_TIMEOUT
-@click.argument("key", shell_complete=campaign_keys)
-@click.argument("identity")
+@click.option("--sandbox", is_flag=True, help="Read the embedded sandbox; write its state.")
+@click.option(
+    "--all",
+    "adopt_all",
+    is_flag=True,
+    help="Adopt every remote task named like exactly one campaign the state does not know.",
+)
+@click.option("--force", is_flag=True, help="Import even if the task's name is not KEY's.")
+@click.argument("key", shell_complete=campaign_keys, required=False)
+@click.argument("identity", required=False)
 def import_(
     campaigns_dir: Path,
     state_path: str | None,
     workspace: str,
     api_url: str | None,
+    token_file: Path | None,
     lock_timeout: float,
-    key: str,
-    identity: str,
+    sandbox: bool,
+    adopt_all: bool,
+    force: bool,
+    key: str | None,
+    identity: str | None,
 ) -> None:
-    """Record an existing remote task IDENTITY as the applied version of campaign KEY."""
-    from reconciler.state.model import Entry
+    """Record the remote task IDENTITY as the applied version of campaign KEY, after reading it
+    on the platform; or, with --all, every remote task named like a campaign (a lost state)."""
+    from reconciler.apply import adopt
     from reconciler.state.store import iso_z, utc_now
 
+    if adopt_all and (key or force):
+        raise click.UsageError("--all takes no KEY, IDENTITY or --force")
+    if not adopt_all and (key is None or identity is None):
+        missing = "KEY" if key is None else "IDENTITY"
+        raise click.UsageError(f"Missing argument '{missing}' (or pass --all).")
     config = build_config(campaigns_dir)
-    if key not in config.campaigns:
+    if key is not None and key not in config.campaigns:
         raise StateError(f"no campaign file has the key {key!r}")
-    campaign = config.campaigns[key]
-    store = build_store(state_path, workspace=workspace)
+    url = api_url_of(api_url, sandbox)
+    store = build_store(state_path, sandbox, workspace)
     with store.lock("reconcile import", lock_timeout):
         current = store.read()
-        existing = current.campaigns.get(key)
-        if existing is not None and existing.status == "created":
+        if current.api_url and current.api_url != url:
             raise StateError(
-                f"{key} is already in the state as {existing.identity}; `reconcile state rm "
-                f"{key}` first if that is wrong"
-            )
-        entry = Entry(
-            "created",
-            identity,
-            campaign.fingerprint,
-            campaign.payload,
-            campaign.source,
-            iso_z(utc_now()),
-            existing.replaced if existing is not None else (),  # a pending replace keeps them
-        )
-        if api_url and current.api_url and api_url != current.api_url:
-            raise StateError(
-                f"the state belongs to {current.api_url}, not {api_url}; import with the "
+                f"the state belongs to {current.api_url}, not {url}; import with the "
                 "matching --api-url or another --state"
             )
-        url = current.api_url or api_url_of(api_url, False)
-        entries = {**current.campaigns, key: entry}
-        written = store.write(replace(current, campaigns=entries, api_url=url))
-    say(f"Imported {key} as {identity} (serial {written.serial}).")
+        if key is not None and identity is not None:
+            adopt.check_local(key, current, identity)  # before any request
+        services = Services(api_url, token_file, sandbox)
+        try:
+            remote = services.client.list_tasks()
+        finally:
+            services.close()
+        now = iso_z(utc_now())
+        if key is not None and identity is not None:
+            found = [adopt.adopt_one(config.campaigns[key], current, remote, identity, now, force)]
+            skipped: list[str] = []
+        else:
+            recovery = adopt.adopt_all(config.campaigns, current, remote, now)
+            found, skipped = recovery.adopted, recovery.skipped
+        written = current
+        if found:
+            entries = {**current.campaigns, **{a.key: a.entry for a in found}}
+            written = store.write(replace(current, campaigns=entries, api_url=url))
+    for adoption in found:
+        for warning in adoption.warnings:
+            say(warning, err=True)
+        serial = "" if adopt_all else f" (serial {written.serial})"
+        say(f"Imported {adoption.key} as {adoption.task.identity}{serial}.")
+    if not adopt_all:
+        return
+    for line in skipped:
+        say(f"error: {line}", err=True)
+    click.echo(
+        f"Imported {len(found)} campaign(s) (serial {written.serial}); {len(skipped)} skipped "
+        f"(several tasks with one name); {len(remote)} remote task(s) read."
+    )
+    if skipped:
+        raise SystemExit(1)
