@@ -205,11 +205,11 @@ def import_(
             services.close()
         now = iso_z(utc_now())
         if key is not None and identity is not None:
-            found = [adopt.adopt_one(config.campaigns[key], current, remote, identity, now, force)]
-            skipped: list[str] = []
+            one = adopt.adopt_one(config.campaigns[key], current, remote, identity, now, force)
+            recovery = adopt.Recovery([one])
         else:
             recovery = adopt.adopt_all(config.campaigns, current, remote, now)
-            found, skipped = recovery.adopted, recovery.skipped
+        found, skipped = recovery.adopted, recovery.skipped
         written = current
         if found:
             entries = {**current.campaigns, **{a.key: a.entry for a in found}}
