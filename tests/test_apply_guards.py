@@ -301,3 +301,36 @@ def test_a_retry_of_a_moved_pending_replace_keeps_what_it_replaced(store: FileSt
 
     got = store.read().campaigns["new"]
     assert (got.identity, got.replaced) == ("second-2", ("first-1",))
+
+
+# --- check-remote's comparison -----------------------------------------------------------------
+
+
+def test_check_remote_knows_replaced_tasks_and_names_a_second_task_for_a_known_key() -> None:
+    from reconciler.apply.drift import compare
+    from reconciler.state.model import State
+
+    current = State(
+        "lineage",
+        3,
+        URL,
+        {
+            "a": replace(entry("a", "a-2"), replaced=("a-1", "a-0")),
+            "b": entry("b", "b-1"),
+        },
+    )
+    halted = api.RemoteTask("a-0", "Task a", "HALTED", None, {})
+    listed = [remote("a-1", "Task a"), halted, remote("a-2", "Task a"), remote("b-1", "Task b")]
+    stray = remote("b-9", "Task b")
+
+    quiet = compare(current, {"Task a": "a", "Task b": "b"}, listed)
+    assert quiet.findings == []
+    assert quiet.notes == [  # the halted replaced task is not worth a note
+        "note: a: replaced task a-1 is still on the platform (BLANK); halt it there if it must "
+        "stop calling"
+    ]
+    found = compare(current, {"Task a": "a", "Task b": "b"}, [*listed, stray])
+    assert found.findings == [
+        "+ b: remote task b-9 named 'Task b' is not in the state, which records b as b-1: a "
+        "second task with this name; halt it on the platform if it is a duplicate"
+    ]
