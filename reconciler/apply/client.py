@@ -424,7 +424,7 @@ class Twin24Client:
                 "check the API URL"
             ) from None
 
-    def _note_date(self, response: httpx.Response) -> None:
+    def _note_date(self, response: Answer) -> None:
         """Measure `clock_skew` from the answer's `Date` header (kept when it has none)."""
         text = response.headers.get("Date")
         try:
