@@ -109,7 +109,7 @@ def test_disk_full_before_any_create(sandbox: FaultySandbox, three: list[str]) -
         result = run(*APPLY)
     assert result.code == 1
     assert_clear(result)
-    assert result.stdout.endswith("Apply: 0 created, 0 refused, 0 in doubt.\n")
+    assert result.stdout.endswith("Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt.\n")
     assert result.stderr.endswith(
         "error: reconcile.state.json.journal: cannot write the journal (No space left on "
         "device); nothing was sent\n"
@@ -127,7 +127,7 @@ def test_disk_full_after_creates_were_sent_keeps_the_journal_and_says_so(
         result = run(*APPLY)
     assert result.code == 1
     assert_clear(result)
-    assert result.stdout.endswith("Apply: 2 created, 0 refused, 0 in doubt.\n")
+    assert result.stdout.endswith("Apply: 2 created, 0 adopted, 0 moved, 0 refused, 0 in doubt.\n")
     assert result.stderr.endswith(
         "error: reconcile.state.json.journal: cannot record pending for 'c002' (No space left "
         "on device); nothing more was sent. reconcile.state.json: cannot write the state file "
@@ -148,7 +148,7 @@ def test_disk_full_after_creates_were_sent_keeps_the_journal_and_says_so(
     ]
     again = run(*APPLY)  # space again: the journal is replayed, c002 is created, once
     assert again.code == 0, again.stderr
-    assert "Apply: 1 created, 0 refused, 0 in doubt." in again.stdout
+    assert "Apply: 1 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in again.stdout
     names = sorted(task["name"] for task in sandbox.tasks.values())
     assert len(names) == len(set(names)) == 3
     assert sorted(loads(STATE.read_text(), "s").campaigns) == three and not JOURNAL.exists()
@@ -164,7 +164,7 @@ def test_disk_full_when_a_create_is_to_be_recorded_leaves_it_pending_then_adopte
         result = run(*APPLY)
     assert result.code == 1
     assert_clear(result)
-    assert result.stdout.endswith("Apply: 1 created, 0 refused, 1 in doubt.\n")
+    assert result.stdout.endswith("Apply: 1 created, 0 adopted, 0 moved, 0 refused, 1 in doubt.\n")
     assert "Done: created c000; outcome unknown (kept pending) c001." in result.stderr
     assert "Not sent: c002" in result.stderr
     again = run(*APPLY)
@@ -188,7 +188,7 @@ def test_a_journal_that_cannot_be_created_stops_before_any_create(
         result = run(*APPLY)
     assert result.code == 1
     assert_clear(result)
-    assert result.stdout.endswith("Apply: 0 created, 0 refused, 0 in doubt.\n")
+    assert result.stdout.endswith("Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt.\n")
     assert result.stderr.endswith(
         f"error: reconcile.state.json.journal: cannot write the journal ({text}); nothing "
         "was sent\n"
@@ -204,7 +204,7 @@ def test_a_state_that_cannot_be_written_after_creates_keeps_the_journal(
         result = run(*APPLY)
     assert result.code == 1
     assert_clear(result)
-    assert result.stdout.endswith("Apply: 3 created, 0 refused, 0 in doubt.\n")
+    assert result.stdout.endswith("Apply: 3 created, 0 adopted, 0 moved, 0 refused, 0 in doubt.\n")
     assert result.stderr.endswith(
         "error: reconcile.state.json: cannot write the state file (Read-only file system); it "
         "was left as it was. Done: created c000, c001, c002. This run's records are in "
@@ -249,11 +249,10 @@ def test_a_deeply_nested_list_answer_is_a_clear_error(
     result = run(*APPLY)
     assert result.code == 1
     assert_clear(result)
-    assert "Apply: 0 created, 0 refused, 0 in doubt." in result.stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in result.stdout
     assert (
-        "error: cannot read the remote task list, so apply cannot check for lost state or "
-        "in-doubt creates: the Twin24 list endpoint returned HTTP 200 with a body that is not "
-        "JSON"
+        "error: cannot trust the remote task list, so apply cannot check for lost state or "
+        "in-doubt creates: the Twin24 list endpoint answered with a body that is not JSON"
     ) in result.stderr
     assert sandbox.create_requests == 0
 
@@ -264,7 +263,7 @@ def test_a_deeply_nested_create_answer_is_in_doubt(
     sandbox.create_bodies.append(deep(200))
     result = run(*APPLY)
     assert result.code == 1
-    assert "Apply: 2 created, 0 refused, 1 in doubt." in result.stdout
+    assert "Apply: 2 created, 0 adopted, 0 moved, 0 refused, 1 in doubt." in result.stdout
     assert "c000: outcome unknown (HTTP 200 with a non-JSON body" in result.stderr
     assert loads(STATE.read_text(), "s").campaigns["c000"].status == "pending"
 

@@ -18,6 +18,9 @@ from click.testing import CliRunner
 
 from reconciler import DISTRIBUTION, __version__
 from reconciler.cli.main import cli, main
+from reconciler.config.validate import load_config
+from reconciler.state.file.store import FileStore
+from reconciler.state.model import Entry, State
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_KEYS = [
@@ -117,10 +120,18 @@ def complete(*words: str) -> list[str]:
 
 @pytest.fixture
 def repo(workdir: Path) -> Path:
-    """The example campaigns and a state that knows two of them (made by `reconcile import`)."""
+    """The example campaigns and a state file that knows two of them."""
     shutil.copytree(ROOT / "campaigns", workdir / "campaigns")
+    config = load_config(workdir / "campaigns")
+    entries = {}
     for key, identity in (("survey/nps-q3", "42"), ("2030/spring-promo", "43")):
-        assert run("import", key, identity)[0] == 0
+        c = config.campaigns[key]
+        entries[key] = Entry(
+            "created", identity, c.fingerprint, c.payload, c.source, "2030-01-01T00:00:00Z"
+        )
+    store = FileStore(workdir / "reconcile.state.json")
+    with store.lock("test"):
+        store.write(State(api_url="https://cis.twin24.ai/api/v1", campaigns=entries))
     return workdir
 
 

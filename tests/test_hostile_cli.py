@@ -153,7 +153,7 @@ def test_hostile_identities_and_api_messages_stay_on_their_line(
     hostile.identities.append(IDENTITY)  # the next create that succeeds: c001
     first = run("apply", "--auto-approve", "--rate", "0", "--parallelism", "1")
     assert first.code == 1, first.stderr  # c000 was refused
-    assert "Apply: 2 created, 1 refused, 0 in doubt." in first.stdout
+    assert "Apply: 2 created, 0 adopted, 0 moved, 1 refused, 0 in doubt." in first.stdout
     assert "+ c001: created x\\u000a::warning::pwn" in first.stdout
     assert "Validation\\u000a::error::pwn ##\\u005bwarning]legacy" in first.stderr
     listed = run("state", "list")
@@ -289,7 +289,7 @@ def test_a_token_answered_as_the_identity_never_reaches_output_or_files(
     outputs: list[Result] = [run("plan", "--out", "plan.json")]
     outputs.append(run("apply", "plan.json", "--rate", "0", "--parallelism", "1"))
     assert outputs[-1].code == 1
-    assert "Apply: 0 created, 0 refused, 2 in doubt." in outputs[-1].stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 2 in doubt." in outputs[-1].stdout
     assert "API token in id.identity: not taken as an identity" in outputs[-1].stderr
     outputs += [run("state", "list"), run("state", "pull"), run("plan")]
     files = [Path(name).read_text(encoding="utf-8") for name in (STATE, "plan.json")]

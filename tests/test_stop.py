@@ -105,7 +105,7 @@ def test_a_dripped_create_answer_ends_in_doubt_at_the_deadline(
     took = time.monotonic() - started
     assert result.code == 1, result.output
     assert "c000: outcome unknown (no complete answer within the 2s deadline" in result.stderr
-    assert "Apply: 0 created, 0 refused, 2 in doubt." in result.stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 2 in doubt." in result.stdout
     assert pending_keys() == ["c000", "c001"]  # recorded, never re-sent blindly
     assert dripping.creates == 2
     assert took < 25
@@ -131,7 +131,7 @@ def test_sigterm_during_a_waiting_create_stops_within_seconds(
     assert "c000: outcome unknown (apply was stopped while the create was under way" in (
         result.stderr
     )
-    assert "Apply: 0 created, 0 refused, 1 in doubt." in result.stdout
+    assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 1 in doubt." in result.stdout
     assert dripping.creates == 1 and pending_keys() == ["c000"]
 
 
