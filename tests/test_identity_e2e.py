@@ -189,7 +189,10 @@ def test_a_flag_key_that_would_do_nothing_is_refused_before_anything_is_sent(
 
     assert result.code == 1, result.output
     assert message in result.stderr
-    assert "Apply:" not in result.stdout
+    # Refused in the plan, or (a guard that needs the platform's list) once the list is read:
+    # then the Apply line says that nothing was done.
+    done = [line for line in result.stdout.splitlines() if line.startswith("Apply:")]
+    assert done in ([], ["Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt."])
     assert len(sandbox.tasks) == 3 and sandbox.create_requests == 3
     assert STATE.read_bytes() == before
 

@@ -250,8 +250,13 @@ class Twin24Client:
             items, count = page_items(self._get_json(_TASKS_PATH, query, "list endpoint"))
             tasks = [self._task(item) for item in items]
             missing = next((i for i, task in enumerate(tasks) if task is None), None)
-            if missing is not None:  # no id, or one that holds the token (never shown)
-                raise unknown_shape(f"a task object without a usable id (item [{missing}])")
+            if missing is not None:
+                what = (
+                    "whose id holds the API token"
+                    if _remote_task(items[missing])
+                    else "without an id"
+                )
+                raise unknown_shape(f"a task object {what} (item [{missing}])")
             found = [task for task in tasks if task is not None]
             if pager.add([t.identity for t in found], found, count):
                 return list(pager.seen.values())
