@@ -347,7 +347,7 @@ BAD_INPUT = [
         # cidType, is not reported as missing a field.
         "broken-defaults",
         {"_defaults.yaml": "cidType: [\n", "a.yaml": NO_CID},
-        at(2, 1, "(file)", "invalid YAML", "campaigns/_defaults.yaml"),
+        at(1, 11, "(file)", "invalid YAML", "campaigns/_defaults.yaml"),
     ),
     case(
         "broken-defaults-in-subfolder",
@@ -496,7 +496,7 @@ def test_every_problem_in_every_file(write_campaigns: WriteFiles) -> None:
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert [line.split(": error:")[0] for line in lines[:-1]] == [
-        "campaigns/a.yaml:2:1",
+        "campaigns/a.yaml:1:8",
         "campaigns/b.yaml:4:13",
         "campaigns/c/d.yaml:7:6",
     ]
@@ -553,7 +553,7 @@ def test_github_format(write_campaigns: WriteFiles) -> None:
     assert result.stdout.splitlines() == [
         f"::error file={A},line=4,col=13::secondExecData: secondExecData is required when "
         "secondExec is ch; set secondExecData",
-        "::error file=campaigns/b.yaml,line=2,col=1::invalid YAML: did not find expected node "
+        "::error file=campaigns/b.yaml,line=1,col=8::invalid YAML: did not find expected node "
         "content (while parsing a flow node)",
     ]
     assert result.stderr == ""

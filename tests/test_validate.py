@@ -431,7 +431,7 @@ def test_one_broken_defaults_file_is_reported_once(write_campaigns: WriteFiles) 
         },
     )
 
-    assert located(config) == [("campaigns/_defaults.yaml", 2, 1, "(file)")]
+    assert located(config) == [("campaigns/_defaults.yaml", 1, 7, "(file)")]
     assert config.campaigns == {}
 
 
@@ -444,7 +444,7 @@ def test_broken_campaign_below_broken_defaults_is_still_reported(
     )
 
     assert located(config) == [
-        ("campaigns/_defaults.yaml", 2, 1, "(file)"),
+        ("campaigns/_defaults.yaml", 1, 7, "(file)"),
         ("campaigns/a.yaml", 1, 1, "(file)"),
     ]
 
@@ -552,7 +552,7 @@ def test_a_broken_defaults_file_no_campaign_uses_yet_is_reported(
         {"a.yaml": VALID_CAMPAIGN, "empty-team/_defaults.yaml": "cps: [\n"},
     )
 
-    assert located(config) == [("campaigns/empty-team/_defaults.yaml", 2, 1, "(file)")]
+    assert located(config) == [("campaigns/empty-team/_defaults.yaml", 1, 7, "(file)")]
     assert list(config.campaigns) == ["a"]
 
 

@@ -180,9 +180,10 @@ def test_display_path(path: tuple[str | int, ...], shown: str) -> None:
         (b"&top\na: 1\n", 1, 1, "anchor &top"),
         (b"%YAML 1.1\n---\na: 1\n", 1, 1, "%YAML 1.1 directive"),
         (b"%TAG !e! tag:example.com,2030:\n---\na: 1\n", 1, 1, "%TAG directives"),
-        (b"a: 'unterminated\n", 2, 1, "invalid YAML"),
+        # At the end of the file: the end of the last line, never a line past it.
+        (b"a: 'unterminated\n", 1, 17, "invalid YAML"),
         (b"a: b: c\n", 1, 5, "invalid YAML"),
-        (b"\ta: 1\n", 1, 1, "invalid YAML"),
+        (b"\ta: 1\n", 1, 1, "a tab where only spaces are read"),
     ],
 )
 def test_refused_documents(raw: bytes, line: int, col: int, fragment: str) -> None:
