@@ -1,10 +1,13 @@
-"""Property: the pydantic models and the generated payload schema judge documents alike.
+"""Property: `validate` and the generated campaign schema judge complete campaigns alike.
 
 Documents start from a complete valid payload and get random mutations: a field dropped, an
 unknown field added, a value replaced by a JSON value of another type, an enum changed, a
 conditional trigger set (with or without its dependent field), a pattern-checked text or a
-number nudged. `models.CallTask.model_validate` and `Draft7Validator(campaign.schema.json)`
-(format checking off) must accept and reject the same documents.
+number nudged, a friendly form written (`cps: "3/s"`, `"09:00"`, and near misses). What
+`validate` does with a complete campaign file (`normalize.normalize`, then
+`models.CallTask.model_validate`) and `Draft7Validator(campaign.schema.json)` (format checking
+off) must accept and reject the same documents (spec 9.1: an editor pointed at the schema
+must not flag what `validate` accepts, nor pass what it refuses).
 
 For a deeper search: `PROPERTY_EXAMPLES=6000 .venv/bin/pytest tests/test_property_schema.py`
 (about 30 s; 300 by default).
@@ -25,7 +28,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from pydantic import ValidationError
 
-from reconciler.config import models
+from reconciler.config import models, normalize
 from reconciler.config.normalize import CPS_VALUES_SORTED
 
 SCHEMA = json.loads(
@@ -256,7 +259,9 @@ def tweak_text(data: st.DataObject, text: str) -> str:
 
 def mutate(data: st.DataObject, doc: dict[str, Any]) -> None:
     kind = data.draw(
-        st.sampled_from(["drop", "unknown", "retype", "enum", "trigger", "text", "number"])
+        st.sampled_from(
+            ["drop", "unknown", "retype", "enum", "trigger", "text", "number", "friendly"]
+        )
     )
     if kind == "drop":
         paths = [p for p in all_paths(doc) if isinstance(p[-1], str)]
@@ -297,15 +302,31 @@ def mutate(data: st.DataObject, doc: dict[str, Any]) -> None:
             # pattern, the model refuses it (a real date is checked). Keep such texts out.
             text = "2030-02-28 10:00"
         put(doc, path, text)
+    elif kind == "friendly":
+        path = data.draw(st.sampled_from([("cps",), *TIME_FIELDS]))
+        texts = RATE_TEXTS if path == ("cps",) else TIME_TEXTS
+        put(doc, path, data.draw(st.sampled_from(texts) | st.text("0123456789:/s ", max_size=7)))
     else:
         path = data.draw(st.sampled_from([*INT_FIELDS, ("cps",)]))
         numbers = [-1, 0, 1, 2, 59, 86399, 86400, 1.5, 30.0, 1e20, 1.0, 1.005, 3]
         put(doc, path, data.draw(st.sampled_from([*numbers, *CPS_VALUES_SORTED[::17]])))
 
 
+# Friendly forms and near misses; no trailing newline (see `tweak_text`).
+RATE_TEXTS = ["3/s", "1/60s", " 3 / s ", "99/s", "1/99s", "0/s", "100/s", "2/60s", "03/s", "3 /s"]
+TIME_TEXTS = ["09:00", "23:59:59", "00:00", "24:00", "9:00", "09:60", "1:30", "09:00:60"]
+TIME_FIELDS = [("additionalOptions", "allowCallTimeFrom"), ("additionalOptions", "allowCallTimeTo")]
+
+
 def model_accepts(doc: Any) -> bool:
+    """What `validate` says of a complete campaign file: friendly forms, then the models."""
+    if not isinstance(doc, dict):
+        return False
+    data, problems = normalize.normalize(doc)
+    if problems:
+        return False
     try:
-        models.CallTask.model_validate(doc)
+        models.CallTask.model_validate(data)
     except ValidationError:
         return False
     return True

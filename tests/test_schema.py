@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from conftest import snapshot
 from jsonschema import Draft7Validator
 
-from reconciler.cli.main import cli
+from reconciler.cli.main import cli, main
 from reconciler.config import schema
 from reconciler.config.normalize import parse_rate, parse_time_of_day
 from reconciler.config.policy_file import SCHEMA_FILE as POLICY_FILE
@@ -333,3 +333,60 @@ def test_merged_example_payloads_validate_against_the_payload_schema() -> None:
     ]
     for key, payload in payloads.items():
         assert [e.message for e in validator.iter_errors(payload)] == [], key
+
+
+# --- spec 9.1: a complete file that uses no _defaults.yaml may point at campaign.schema.json --
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("cps", "time", "accepted"),
+    [
+        ("3/s", "09:00", True),
+        ("1/60s", "09:00:30", True),
+        (1.03, 32400, True),
+        ("100/s", "09:00", False),
+        ("3/s", "24:00", False),
+        ("2/60s", 32400, False),
+    ],
+)
+def test_both_schemas_accept_the_friendly_forms_exactly_as_validate_does(
+    name: str, cps: Any, time: Any, accepted: bool, tmp_path: Path
+) -> None:
+    payload = example_payloads()["onboarding-welcome"]
+    payload["cps"] = cps
+    payload["additionalOptions"].update(useTr=True, allowCallTimeFrom=time, allowCallTimeTo=72000)
+    schema_says = Draft7Validator(committed(name)).is_valid(payload)
+
+    root = tmp_path / "campaigns"
+    root.mkdir()
+    (root / "a.yaml").write_text(json.dumps(payload), encoding="utf-8")  # JSON is YAML
+    validate_says = load_config(root).errors == []
+
+    assert schema_says is validate_says is accepted
+
+
+@pytest.mark.parametrize("target", ["/dev/null/x", "file/x"])
+def test_schema_to_a_folder_that_cannot_be_written_is_a_one_line_error(
+    target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    output = target if target.startswith("/") else str(tmp_path / target)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["schema", "--output-dir", output])
+
+    assert exited.value.code == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: cannot write the schemas to {output}: Not a directory; ")
+    assert err.count("\n") == 1
+
+
+def test_check_calls_a_schema_file_that_is_not_utf8_out_of_date(copy_of_schemas: Path) -> None:
+    (copy_of_schemas / schema.PAYLOAD_FILE).write_bytes(b"\xff\xfe")
+
+    result = run_schema("--check", "--output-dir", str(copy_of_schemas))
+
+    assert result.exit_code == 1
+    assert "out of date" in result.stderr

@@ -9,6 +9,7 @@ import click
 from reconciler.cli.build import check_timezone
 from reconciler.cli.options import CAMPAIGNS, TIMEZONE, github_actions
 from reconciler.cli.output import say
+from reconciler.errors import ReconcileError
 
 
 @click.command()
@@ -75,7 +76,14 @@ def schema(output_dir: Path, check: bool) -> None:
             raise SystemExit(1)
         click.echo("schemas are up to date.")
         return
-    for path in schemas.write(output_dir):
+    try:
+        written = schemas.write(output_dir)
+    except OSError as exc:
+        raise ReconcileError(
+            f"cannot write the schemas to {output_dir}: {exc.strerror or exc}; pass "
+            "--output-dir with a folder you can write to"
+        ) from None
+    for path in written:
         say(f"wrote {path}")
 
 

@@ -1,11 +1,13 @@
 """The draft-07 JSON Schemas: two generated from `models.py`, and the calling policy's.
 
-- `campaign.schema.json`: the complete create payload, with every required field and every
-  conditional requirement as `if`/`then` (what `validate` checks after defaults are merged).
+- `campaign.schema.json`: a complete campaign, that is the create payload with every required
+  field and every conditional requirement as `if`/`then` (what `validate` checks after
+  defaults are merged), also as a campaign file that uses no `_defaults.yaml` may write it:
+  the friendly forms (`cps: "3/s"`, `"09:00"`) are accepted exactly as `validate` accepts
+  them (spec 9.1: an editor must not flag what `validate` accepts).
 - `campaign-file.schema.json`: one campaign file before defaults are merged: the same types,
-  enums, ranges and unknown-field rules, every field optional, and the friendly forms
-  (`cps: "3/s"`, `"09:00"`) accepted. Conditional requirements are left out, since a
-  `_defaults.yaml` may supply the required field.
+  enums, ranges, friendly forms and unknown-field rules, every field optional. Conditional
+  requirements are left out, since a `_defaults.yaml` may supply the required field.
 - `policy.schema.json`: `campaigns/_policy.yaml` (see `policy_file.py`).
 """
 
@@ -35,10 +37,11 @@ def payload_schema() -> dict[str, Any]:
         rules = [_if_then(rule) for rule in getattr(model, "CONDITIONALS", ())]
         if rules:
             sub["allOf"] = rules
+    _friendly(schema, definitions["AdditionalOptions"])
     return {
         "$schema": DRAFT_07,
         "$id": _ID_BASE + PAYLOAD_FILE,
-        "title": "Twin24 call task: the complete create payload",
+        "title": "Twin24 campaign: the complete create payload (friendly forms accepted)",
         "x-reconcile-schema-version": SCHEMA_VERSION,
         **schema,
         "definitions": dict(sorted(definitions.items())),
@@ -53,24 +56,26 @@ def file_schema() -> dict[str, Any]:
     for sub in [schema, *schema["definitions"].values()]:
         sub.pop("required", None)
         sub.pop("allOf", None)
-    props = schema["properties"]
-    props["cps"] = {
-        "description": props["cps"]["description"],
+    return schema
+
+
+def _friendly(task: dict[str, Any], options: dict[str, Any]) -> None:
+    """Let `cps` be a rate text and the call-time fields a time of day, with the very patterns
+    `normalize` parses (both sides refuse the same texts)."""
+    props = task["properties"]
+    props["cps"] = _either(props["cps"], normalize.RATE_PATTERN)
+    for name in normalize.TIME_FIELDS:
+        options["properties"][name] = _either(options["properties"][name], normalize.TIME_PATTERN)
+
+
+def _either(number: dict[str, Any], pattern: str) -> dict[str, Any]:
+    return {
+        "description": number["description"],
         "anyOf": [
-            {key: v for key, v in props["cps"].items() if key != "description"},
-            {"type": "string", "pattern": normalize.RATE_PATTERN},
+            {key: v for key, v in number.items() if key != "description"},
+            {"type": "string", "pattern": pattern},
         ],
     }
-    options = schema["definitions"]["AdditionalOptions"]["properties"]
-    for name in normalize.TIME_FIELDS:
-        options[name] = {
-            "description": options[name]["description"],
-            "anyOf": [
-                {key: v for key, v in options[name].items() if key != "description"},
-                {"type": "string", "pattern": normalize.TIME_PATTERN},
-            ],
-        }
-    return schema
 
 
 def _tidy(sub: dict[str, Any]) -> None:
@@ -124,7 +129,7 @@ def stale(folder: Path) -> list[Path]:
         path = folder / name
         try:
             current = path.read_text(encoding="utf-8")
-        except OSError:
+        except (OSError, ValueError):  # missing, unreadable, not UTF-8: out of date
             current = None
         if current != text:
             out.append(path)
