@@ -355,14 +355,14 @@ def test_write_results_rewrites_only_changed_files(write_campaigns: WriteFiles) 
     root = write_campaigns({"a.yaml": VALID_CAMPAIGN, "b.yaml": SHUFFLED})
     (root / "b.yaml").chmod(0o640)
     before = snapshot(root)
-    written = write_results(format_files(root))
-    assert written == [root / "b.yaml"]
+    written, failed = write_results(format_files(root))
+    assert (written, failed) == ([root / "b.yaml"], [])
     after = snapshot(root)
     assert after["a.yaml"] == before["a.yaml"]
     assert sorted(after) == ["a.yaml", "b.yaml"]  # no temporary file left behind
     assert (root / "b.yaml").read_text(encoding="utf-8") == CANONICAL
     assert (root / "b.yaml").stat().st_mode & 0o777 == 0o640
-    assert write_results(format_files(root)) == []
+    assert write_results(format_files(root)) == ([], [])
 
 
 def test_a_broken_file_is_reported_and_never_rewritten(write_campaigns: WriteFiles) -> None:
@@ -378,7 +378,7 @@ def test_a_broken_file_is_reported_and_never_rewritten(write_campaigns: WriteFil
     assert "invalid YAML" in bad.problem.message
     assert flow.formatted is None and flow.problem is not None
     assert (flow.problem.location.file, flow.problem.location.line) == ("campaigns/flow.yaml", 3)
-    assert write_results(results) == [root / "ok.yaml"]
+    assert write_results(results) == ([root / "ok.yaml"], [])
     after = snapshot(root)
     assert after["bad.yaml"] == before["bad.yaml"]
     assert after["flow.yaml"] == before["flow.yaml"]

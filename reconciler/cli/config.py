@@ -107,7 +107,9 @@ def fmt(campaigns_dir: Path, check: bool) -> None:
             raise SystemExit(1)
         click.echo(f"{len(results)} file(s) already canonical.")
         return
-    for path in formatter.write_results(results):
+    written, failed = formatter.write_results(results)
+    for path in written:
         say(f"reformatted {path}")
-    if problems:
+    click.echo(render_problems.text(failed), nl=False, err=True)
+    if problems or failed:
         raise SystemExit(1)

@@ -1,15 +1,29 @@
-"""Campaign keys, `_defaults.yaml` chains and `_moved.yaml` (spec section 1).
+"""Campaign keys, `_defaults.yaml` chains and `_moved.yaml` (spec sections 1 and 9.6).
 
 A campaign key is the file's path below the campaigns folder without `.yaml`/`.yml`, with `/`
 separators. Files and folders whose names start with `_` or `.` are not campaigns.
+
+A checkout may be hostile (a pull request from a fork), so the walk (spec 9.6):
+- follows no symlink and descends into no symlinked folder: every symlink, FIFO, device or
+  socket below the folder is an error naming it; one named like a campaign, `_defaults.yaml`
+  or `_moved.yaml` is listed as such, and `files.read_regular` refuses it there (never
+  following or opening it), so a broken `_defaults.yaml` is reported once, by itself;
+- refuses a name that would make an unsafe key: control characters (newlines included),
+  a backtick, `<`, `>`, `&`, bidirectional-text controls, or bytes that are not UTF-8
+  (`os.scandir` hands them over surrogate-escaped); the message shows the name escaped;
+- reports a file named like a campaign in another letter case (`x.YAML`): it would otherwise
+  be skipped silently.
+Names starting with `.` are never looked at (editors keep lock files and folders there).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.config.files import kind, special_message
 from reconciler.config.yamlio import Document, load_file
 from reconciler.errors import Location, Problem
 
@@ -17,6 +31,33 @@ SUFFIXES = (".yaml", ".yml")
 DEFAULTS_NAMES = ("_defaults.yaml", "_defaults.yml")
 MOVED_NAMES = ("_moved.yaml", "_moved.yml")
 POLICY_NAMES = ("_policy.yaml", "_policy.yml")
+
+# Characters no campaign key may hold: C0/C1 controls, line and paragraph separators,
+# bidirectional-text controls (they reorder what a reviewer sees), surrogate escapes of bytes
+# that are not UTF-8, and what Markdown or HTML would read: ` < > &.
+UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f`<>&\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff]"
+)
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def escaped(text: str) -> str:
+    """`text` safe to print anywhere: unsafe characters as `\\n`, `\\u003c`, `\\xff` (a byte
+    that is not UTF-8), and a backslash doubled."""
+    if not UNSAFE.search(text) and "\\" not in text:
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif UNSAFE.match(char):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def display(path: Path | str) -> str:
@@ -65,39 +106,45 @@ class Layout:
 def discover(root: Path) -> Layout:
     """Find every campaign file below `root`, sorted by key, with its defaults chain."""
     layout = Layout()
+    if os.path.islink(root):
+        layout.problems.append(
+            Problem(
+                Location(escaped(display(root))),
+                "(folder)",
+                "the campaigns folder is a symbolic link, which is never followed; pass the "
+                "folder itself with --campaigns DIR",
+            )
+        )
+        return layout
     if not root.is_dir():
         layout.problems.append(
             Problem(
-                Location(display(root)),
+                Location(escaped(display(root))),
                 "(folder)",
                 "campaigns folder not found; pass --campaigns DIR or set RECONCILE_CAMPAIGNS",
             )
         )
         return layout
     by_key: dict[str, CampaignFile] = {}
-    defaults_of: dict[Path, tuple[Path, ...]] = {}
-    for folder, dirs, files in os.walk(root):
+    todo: list[tuple[str, str, tuple[Path, ...]]] = [(str(root), "", ())]
+    while todo:
+        folder, prefix, parent = todo.pop()
+        shown = display(folder) + "/"
+        shown = "" if shown == "./" else shown
+        files, dirs = _scan(folder, shown, layout.problems)
         here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
-        parent = defaults_of.get(here.parent, ()) if here != root else ()
         found = _one_of(here, DEFAULTS_NAMES, files, layout.problems)
         layout.defaults += found
         chain = parent + tuple(found)
-        defaults_of[here] = chain
-        if here == root:
+        if not prefix:
             moved = _one_of(here, MOVED_NAMES, files, layout.problems)
             layout.moved = moved[0] if moved else None
             policy = _one_of(here, POLICY_NAMES, files, layout.problems)
             layout.policy = policy[0] if policy else None
         else:
             layout.problems += _misplaced_policy(here, root, files)
-        # Strings, not Path methods, in this loop: it runs once per file of a large repo.
-        prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
-        prefix = "" if prefix == "./" else prefix
-        shown = display(folder) + "/"
-        shown = "" if shown == "./" else shown
-        for name in sorted(files):
-            if name.startswith(("_", ".")) or not name.endswith(SUFFIXES):
+        for name in files:
+            if name.startswith("_") or not name.endswith(SUFFIXES):
                 continue
             key = prefix + name.rsplit(".", 1)[0]
             campaign = CampaignFile(key, os.path.join(folder, name), shown + name, chain)
@@ -112,8 +159,72 @@ def discover(root: Path) -> Layout:
                 )
                 continue
             by_key[key] = campaign
+        todo += [(os.path.join(folder, d), f"{prefix}{d}/", chain) for d in reversed(dirs)]
     layout.campaigns = [by_key[k] for k in sorted(by_key)]
     return layout
+
+
+def _scan(folder: str, shown: str, problems: list[Problem]) -> tuple[list[str], list[str]]:
+    """The names in `folder` to read as files and to walk as folders, sorted; every entry
+    that may not be there is a problem."""
+    files: list[str] = []
+    dirs: list[str] = []
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as exc:
+        problems.append(
+            Problem(Location(shown or "."), "(folder)", f"cannot list folder: {exc.strerror}")
+        )
+        return files, dirs
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        where = Location(shown + escaped(name))
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+            is_file = not is_dir and entry.is_file(follow_symlinks=False)
+            what = None if is_dir or is_file else kind(entry.stat(follow_symlinks=False).st_mode)
+        except OSError as exc:
+            problems.append(Problem(where, "(file)", f"cannot read it: {exc.strerror}"))
+            continue
+        read = is_dir and not name.startswith("_")
+        yaml_like = not is_dir and name.lower().endswith(SUFFIXES) and _wanted(name.lower())
+        if UNSAFE.search(name):
+            if read or yaml_like or what:
+                problems.append(Problem(where, "(file)", _UNSAFE_NAME))
+            continue
+        if yaml_like and not name.endswith(SUFFIXES):
+            stem, _, suffix = name.rpartition(".")
+            problems.append(
+                Problem(
+                    where,
+                    "(file)",
+                    f"the suffix .{suffix} is not read (only .yaml and .yml, in lower case): "
+                    f"rename it to {escaped(stem)}.{suffix.lower()}",
+                )
+            )
+            continue
+        if is_dir:
+            if read:
+                dirs.append(name)
+        elif is_file or yaml_like:
+            files.append(name)  # a special file named so is refused when read (files.py)
+        else:
+            problems.append(Problem(where, "(file)", special_message(what or "not a file")))
+    return files, dirs
+
+
+_UNSAFE_NAME = (
+    "this name has a character no campaign key may hold (a control character or newline, a "
+    "backtick, angle brackets, an ampersand, a bidirectional-text control, or bytes that are "
+    "not UTF-8; shown escaped here): rename it; it is not read"
+)
+
+
+def _wanted(lower: str) -> bool:
+    """A YAML name this tool reads: a campaign, `_defaults.yaml`, `_moved.yaml`, `_policy.yaml`."""
+    return not lower.startswith("_") or lower in DEFAULTS_NAMES + MOVED_NAMES + POLICY_NAMES
 
 
 def _one_of(
@@ -165,6 +276,17 @@ def load_moves(path: Path, keys: set[str]) -> tuple[list[Move], list[Problem]]:
         if bad:
             problems.append(
                 Problem(doc.at((i, bad)), f"[{i}].{bad}", "expected a campaign key (text)")
+            )
+            continue
+        unsafe = next((k for k in ("from", "to") if UNSAFE.search(item[k])), None)
+        if unsafe:
+            problems.append(
+                Problem(
+                    doc.at((i, unsafe)),
+                    f"[{i}].{unsafe}",
+                    f"{escaped(item[unsafe])} is not a campaign key: keys hold no control "
+                    "characters, backticks, angle brackets or ampersands",
+                )
             )
             continue
         for name, value, seen in (("from", old, seen_old), ("to", new, seen_new)):

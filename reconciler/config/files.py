@@ -54,6 +54,12 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise Unreadable(special_message("a symbolic link")) from None
+        try:  # a socket cannot be opened at all (ENXIO): say what it is
+            what = kind(os.lstat(path).st_mode)
+        except OSError:
+            what = None
+        if what is not None:
+            raise Unreadable(special_message(what)) from None
         raise Unreadable(f"cannot read file: {exc.strerror}") from None
     try:
         info = os.fstat(fd)

@@ -31,8 +31,9 @@ from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from reconciler.config import models
-from reconciler.config.discovery import DEFAULTS_NAMES, discover, display
-from reconciler.config.yamlio import load_bytes, load_file
+from reconciler.config.discovery import discover, display
+from reconciler.config.files import Unreadable, read_regular
+from reconciler.config.yamlio import MAX_FILE_BYTES, load_bytes
 from reconciler.errors import Location, Problem
 
 Lines = list[str]
@@ -72,49 +73,70 @@ def format_text(text: str) -> str:
 
 
 def format_files(root: Path) -> list[FmtResult]:
-    """Format every campaign file and every `_defaults.yaml` below `root` (nothing is written)."""
+    """Format every campaign file and every `_defaults.yaml` below `root` (nothing is written).
+
+    Never raises for any file: one that cannot be read, loaded or rewritten safely is a result
+    with a problem (and is never written); the others are still formatted.
+    """
     layout = discover(root)
-    if not root.is_dir():
-        return [FmtResult(root, display(root), "", None, p) for p in layout.problems]
-    paths = {c.path for c in layout.campaigns}
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-        paths.update(Path(folder) / n for n in DEFAULTS_NAMES if n in names)
-    results = []
+    results = [FmtResult(root, p.location.file, "", None, p) for p in layout.problems]
+    paths = {c.path for c in layout.campaigns} | set(layout.defaults)
     for path in sorted(paths, key=display):
-        file = display(path)
-        doc = load_file(path, file)
-        if doc.problems:
-            results.append(FmtResult(path, file, "", None, doc.problems[0]))
-            continue
-        original = path.read_bytes().decode("utf-8")
-        try:
-            results.append(FmtResult(path, file, original, _format(original, doc.data)))
-        except FmtError as exc:
-            problem = Problem(Location(file, exc.line), "(file)", f"{exc}; file left as it is")
-            results.append(FmtResult(path, file, original, None, problem))
+        results.append(_format_file(path, display(path)))
     return results
 
 
-def write_results(results: Iterable[FmtResult]) -> list[Path]:
-    """Atomically rewrite every changed file (temp file, fsync, os.replace); return them."""
-    written = []
+def _format_file(path: Path, file: str) -> FmtResult:
+    try:
+        raw = read_regular(path, MAX_FILE_BYTES)
+    except Unreadable as exc:
+        return FmtResult(path, file, "", None, Problem(Location(file), "(file)", str(exc)))
+    doc = load_bytes(raw, file)
+    if doc.problems:
+        return FmtResult(path, file, "", None, doc.problems[0])
+    original = raw.decode("utf-8")
+    try:
+        return FmtResult(path, file, original, _format(original, doc.data))
+    except FmtError as exc:
+        message, line = f"{exc}; file left as it is", exc.line
+    except Exception as exc:  # ruamel's round trip: NotImplementedError and others
+        message = (
+            f"fmt cannot rewrite this file safely (ruamel: {type(exc).__name__}); "
+            "file left as it is"
+        )
+        line = 1
+    return FmtResult(path, file, original, None, Problem(Location(file, line), "(file)", message))
+
+
+def write_results(results: Iterable[FmtResult]) -> tuple[list[Path], list[Problem]]:
+    """Atomically rewrite every changed file (temp file, fsync, os.replace); return those
+    written and a problem for each that could not be (it is left as it was)."""
+    written, problems = [], []
     for r in results:
         if r.problem is None and r.formatted is not None and r.changed:
-            mode = r.path.stat().st_mode & 0o7777
-            fd, tmp = tempfile.mkstemp(prefix=f".{r.path.name}.", dir=r.path.parent)
             try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(r.formatted.encode("utf-8"))
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.chmod(tmp, mode)
-                os.replace(tmp, r.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+                _replace(r.path, r.formatted.encode("utf-8"))
+            except OSError as exc:
+                message = f"cannot rewrite the file ({exc.strerror}); it is left as it was"
+                problems.append(Problem(Location(r.file), "(file)", message))
+                continue
             written.append(r.path)
-    return written
+    return written, problems
+
+
+def _replace(path: Path, data: bytes) -> None:
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _format(text: str, data: Any) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from reconciler.config.cache import ValidationCache, cache_key
 from reconciler.config.campaign import Campaign
 from reconciler.config.discovery import CampaignFile, Move, discover, display, load_moves
+from reconciler.config.files import Unreadable, read_regular
 from reconciler.config.policy import Policy
 from reconciler.config.policy_file import load_policy
 from reconciler.config.yamlio import MAX_FILE_BYTES, Document, load_bytes, load_file
@@ -78,13 +79,10 @@ def load_config(root: Path, cache: ValidationCache | None = None) -> Config:
 
 
 def _read(path: Path | str) -> bytes | None:
-    """A file's bytes, or None when it is too large or unreadable (the loader reports it)."""
+    """A regular file's bytes, or None when it is not read (the loader reports why)."""
     try:
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
-                return None
-            return handle.read()
-    except OSError:
+        return read_regular(path, MAX_FILE_BYTES)
+    except Unreadable:
         return None
 
 
