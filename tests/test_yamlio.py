@@ -166,7 +166,7 @@ def test_display_path(path: tuple[str | int, ...], shown: str) -> None:
         (b"", 1, 1, "file is empty"),
         (b"\n\n   \n", 1, 1, "file is empty"),
         (b"~\n", 1, 1, "file is empty"),
-        (b"---\n# nothing\n", 3, 1, "file is empty"),
+        (b"---\n# nothing\n", 1, 1, "file is empty"),
         (b"- 1\n", 1, 1, "one mapping"),
         (b"42\n", 1, 1, "one mapping"),
         (b"a:\n  b: 1\n  b: 2\n", 3, 3, "duplicate key 'b' (first at line 2)"),

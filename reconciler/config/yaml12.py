@@ -25,6 +25,8 @@ from ruamel.yaml.loader import BaseLoader
 from ruamel.yaml.scanner import ScannerError
 from ruamel.yaml.tokens import ScalarToken
 
+MAX_DEPTH = 32  # nested mappings and lists, the top-level mapping included
+DEPTH_MESSAGE = f"lists and mappings nested more than {MAX_DEPTH} levels deep; flatten it"
 _END_SPACE_TAB = "\0 \t\r\n\x85\u2028\u2029"
 _FLOW_INDICATORS = ",[]{}"
 
@@ -47,6 +49,14 @@ class PureParser(BaseLoader):
         # YAML 1.2: `?` starts an explicit key only before white space, in flow context too
         # (ruamel, like libyaml, takes any `?` in [...] or {...} as one: `{?foo: 1}` -> foo).
         return self.reader.peek(1) in _END_SPACE_TAB
+
+    def fetch_flow_collection_start(self, token_class: Any, to_push: str) -> None:
+        # The scanner looks ahead over a whole [[[[... before the parser sees its first `[`,
+        # in time quadratic in the depth: stop where the nesting limit would anyway.
+        if len(self.indents) + self.flow_level >= MAX_DEPTH:  # open block ones + flow ones
+            mark = self.reader.get_mark()
+            raise Invalid(mark.line, mark.column, DEPTH_MESSAGE)
+        super().fetch_flow_collection_start(token_class, to_push)
 
     def stale_possible_simple_keys(self) -> None:
         # YAML 1.2 lets a key of a {...} mapping and its `:` stand on different lines

@@ -31,7 +31,7 @@ from ruamel.yaml.events import (
 from reconciler.config import yaml12
 from reconciler.errors import Location
 
-MAX_DEPTH = 32  # nested mappings and lists, the top-level mapping included
+MAX_DEPTH = yaml12.MAX_DEPTH  # nested mappings and lists, the top-level mapping included
 MAX_KEY_CHARS = 256  # (written as a literal in the hot loop of `mapping`)
 MAX_TEXT_CHARS = 65_536
 MAX_NUMBER_CHARS = 100
@@ -116,29 +116,35 @@ Composed = tuple[Any, dict[FieldPath, Location], dict[FieldPath, Location], str]
 
 def compose(text: str, file: str, root: str, fast: bool = True) -> Composed:
     """Data, key locations, value locations of `text`, and which parser read it (`libyaml`
-    or `yaml12`); raises `Refused`. `fast=False`: the fallback parser alone (for tests)."""
+    or `yaml12`); raises `Refused`, always at a position inside the text (past its end: the
+    end of its last line). `fast=False`: the fallback parser alone (for tests)."""
+    builder = _Builder(text, file, root)
+    try:
+        return _compose(text, builder, fast)
+    except Refused as refused:
+        raise builder.clamp(refused.line - 1, refused.col - 1, refused.message) from None
+    except yaml12.Invalid as invalid:
+        raise builder.clamp(invalid.line, invalid.col, invalid.message) from None
+
+
+def _compose(text: str, builder: _Builder, fast: bool) -> Composed:
     from _ruamel_yaml import CParser  # type: ignore[import-not-found]
 
-    builder = _Builder(text, file, root)
     first: Exception = _Misread(0, 0)
     if fast:
         try:
             data = builder.build(CParser(text).get_event, fast=True)
             yaml12.check_comments(text, yaml12.c_tokens(text))
             return data, builder.keys, builder.values, "libyaml"
-        except yaml12.Invalid as invalid:
-            raise Refused(invalid.line + 1, invalid.col + 1, invalid.message) from None
         except (YAMLError, _Misread) as fast_error:
             first = fast_error
-    slow = _Builder(text, file, root)
+    slow = _Builder(text, builder.file, builder.root)
     try:
         data = slow.build(yaml12.PureParser(text).get_event, fast=False)
         yaml12.check_comments(text, yaml12.pure_tokens(text))
         return data, slow.keys, slow.values, "yaml12"
-    except Refused:
+    except (Refused, yaml12.Invalid):
         raise
-    except yaml12.Invalid as invalid:
-        raise Refused(invalid.line + 1, invalid.col + 1, invalid.message) from None
     except Exception as exc:  # the pure parser's own bugs too: fall back on libyaml's error
         second: Exception = exc
     raise builder.refusal(first, second)
@@ -173,7 +179,7 @@ class _Builder:
         if type(top) is not wanted:
             self.check_event(top)
             if type(top) is ScalarEvent and top.implicit[0] and top.value in _NULL:
-                raise self.refuse(top, f"file is empty: expected one {root}")
+                raise Refused(1, 1, f"file is empty: expected one {root}")
             if root == "mapping":
                 raise self.refuse(top, "file must hold one mapping (key: value lines)")
             raise self.refuse(top, "file must hold one list (- from: ... lines)")
@@ -226,10 +232,7 @@ class _Builder:
                 return self.scalar(event, mark, indent)
             return resolve_plain(text)  # plain, untagged
         if len(path) >= MAX_DEPTH and cls in (SequenceStartEvent, MappingStartEvent):
-            raise self.refuse(
-                event,
-                f"lists and mappings nested more than {MAX_DEPTH} levels deep; flatten it",
-            )
+            raise self.refuse(event, yaml12.DEPTH_MESSAGE)
         flow = indent >= 0 and event.flow_style
         inner = -1 if flow or indent < 0 else mark.column + 1
         get_event = self.get_event
@@ -391,11 +394,12 @@ class _Builder:
         return Refused(1, 1, f"file is empty: expected one {self.root}")
 
     def clamp(self, line: int, col: int, message: str) -> Refused:
-        """A position inside the file: past the end is the end of the last line."""
+        """A 1-based position inside the file from a 0-based one: past the end of the file,
+        the end of its last line; past the end of a line, just after its last character."""
         count = max(len(self.lines), 1)
         if line >= count:
-            line = count - 1
-            col = len(self.lines[line])
+            line, col = count - 1, len(self.lines[count - 1])
+        col = max(0, min(col, len(self.lines[line])))
         return Refused(line + 1, col + 1, message)
 
 
