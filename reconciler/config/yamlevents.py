@@ -230,7 +230,10 @@ class _Builder:
                 or (indent < 0 and text and text[0] in "-?:")
             ):
                 return self.scalar(event, mark, indent)
-            return resolve_plain(text)  # plain, untagged
+            try:
+                return resolve_plain(text)  # plain, untagged
+            except ScalarError as exc:
+                raise self.refuse(event, str(exc)) from None
         if len(path) >= MAX_DEPTH and cls in (SequenceStartEvent, MappingStartEvent):
             raise self.refuse(event, yaml12.DEPTH_MESSAGE)
         flow = indent >= 0 and event.flow_style
