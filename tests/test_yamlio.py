@@ -296,3 +296,89 @@ def test_unreadable_file(make: str, tmp_path: Path) -> None:
     assert doc.data is None
     assert [(p.location, p.path) for p in doc.problems] == [(Location("x.yaml", 1, 1), "(file)")]
     assert doc.problems[0].message.startswith("cannot read file: ")
+
+
+# --- spec 9.1: never an internal error, never a misread ------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    """A top-level mapping holding lists nested so that the deepest is at `depth`."""
+    return b"a: " + b"[" * (depth - 1) + b"]" * (depth - 1) + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "line", "col", "fragment"),
+    [
+        (b"a: x\x00y\n", 1, 5, "control character U+0000"),
+        (b"a: 1\nb: \x7f\n", 2, 4, "control character U+007F"),
+        ("a: \x85\n".encode(), 1, 4, "U+0085 (NEXT LINE) is a line break to YAML 1.1"),
+        ("a: 1\n\ufeffb: 2\n".encode(), 2, 1, "byte order mark (U+FEFF) may only stand"),
+        ("a: \uffff\n".encode(), 1, 4, "character U+FFFF is not allowed"),
+        ("a: 1\n".encode("utf-32-le"), 1, 1, "UTF-32 text without a byte order mark"),
+        ("a: 1\n".encode("utf-32"), 1, 1, "it starts with a UTF-32 byte order mark"),
+        (b"a: 1" + b"0" * 100 + b"\n", 1, 4, "a number of 101 characters"),
+        (b"a: -1e400\n", 1, 4, "the number -1e400 is too large"),
+        (nested(33), 1, 35, "nested more than 32 levels deep"),
+        (b"1: a\n", 1, 1, "key 1 is an integer"),
+        (b"1.5: a\n", 1, 1, "key 1.5 is a number"),
+        (b": a\n", 1, 1, "key (empty) is null"),
+        (b"'1': a\n1: b\n", 2, 1, "key 1 is an integer"),
+        (b"a: [b,\nc]\n", 2, 1, "must be indented by at least 1 space(s)"),
+        (b"a: |\n\n   \n  x\n", 3, 1, "an empty line at the start of a | or > text has 3 spaces"),
+        (b"a: ># c\n  x\n", 1, 5, "a comment needs a space before the #"),
+        (b"a: 'x'#c\n", 1, 7, "a comment needs a space before the #"),
+        (b"a: [b,#c\n  d]\n", 1, 7, "a comment needs a space before the #"),
+        (b"a: [-]\n", 1, 5, "a plain - in [...] or {...} must be quoted"),
+        (b"a:\n \tb: 1\n", 2, 2, "a tab where only spaces are read"),
+        (b"%YAML 1.3\n---\na: 1\n", 1, 1, "%YAML 1.3 directive is not supported"),
+        (b"# only\n...\n", 1, 1, "file is empty"),
+    ],
+)
+def test_what_yaml_12_and_the_limits_refuse(raw: bytes, line: int, col: int, fragment: str) -> None:
+    doc = load_bytes(raw, "f.yaml")
+
+    assert doc.data is None
+    assert [(p.location.line, p.location.col) for p in doc.problems] == [(line, col)]
+    assert fragment in doc.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("raw", "data", "parser"),
+    [
+        (
+            nested(32),
+            {"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]},
+            "libyaml",
+        ),
+        (b"a: 1" + b"0" * 99 + b"\n", {"a": 10**99}, "libyaml"),
+        (b"a: .inf\nb: -.Inf\n", {"a": math.inf, "b": -math.inf}, "libyaml"),
+        (b"'1': a\n'01': b\n", {"1": "a", "01": "b"}, "libyaml"),
+        (b"? a\n: 1\n", {"a": 1}, "libyaml"),
+        (b"a: [https://h.example/x]\n", {"a": ["https://h.example/x"]}, "yaml12"),
+        (b"a: {url: https://h.example/x}\n", {"a": {"url": "https://h.example/x"}}, "yaml12"),
+        (b"a: {?b: 1, b: 2}\n", {"a": {"?b": 1, "b": 2}}, "yaml12"),
+        (b"a: [?b]\n", {"a": ["?b"]}, "yaml12"),
+        (b"a: {b: 1, c:,}\n", {"a": {"b": 1, "c": None}}, "yaml12"),
+        (b'a: {"b"\n  : 1}\n', {"a": {"b": 1}}, "yaml12"),
+        (b"a: |\n  x\n   ", {"a": "x\n \n"}, "libyaml"),
+        (b"a: |+\n  x\n  ", {"a": "x\n\n"}, "libyaml"),
+        (b"a: |\n  x", {"a": "x"}, "libyaml"),
+        (b"a: x#y\nb: 'c' # d\n", {"a": "x#y", "b": "c"}, "libyaml"),
+        (b"a: \t1\n", {"a": 1}, "libyaml"),
+        (b'a: "x\\u2028y"\n', {"a": "x\u2028y"}, "libyaml"),
+    ],
+)
+def test_what_yaml_12_reads(raw: bytes, data: Any, parser: str) -> None:
+    doc = load_bytes(raw, "f.yaml")
+
+    assert doc.problems == []
+    assert (doc.data, doc.parser) == (data, parser)
+
+
+def test_a_refusal_is_never_past_the_end_of_the_file() -> None:
+    for raw in (b"a: [\n", b"a: 'x\n\n\n", b"a: b\n---\n", b"a:\n  - [\n", b"a: {\n"):
+        doc = load_bytes(raw, "f.yaml")
+        lines = raw.decode().splitlines()
+        (problem,) = doc.problems
+        assert 1 <= problem.location.line <= len(lines), raw
+        assert problem.location.col <= len(lines[problem.location.line - 1]) + 1, raw
