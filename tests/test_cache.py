@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import VALID_CAMPAIGN, edit
+from conftest import VALID_CAMPAIGN, WriteFiles, edit
 
 from reconciler.config.cache import ValidationCache
 from reconciler.config.validate import load_config
@@ -115,3 +115,20 @@ def test_worker_processes_give_the_same_campaigns_and_problems(
     assert [p.location for p in parallel.errors] == [
         (f"campaigns/p{i}.yaml", 7, 6) for i in (0, 2, 4)
     ]
+
+
+def test_a_result_cached_by_an_older_yaml_reader_is_never_used(
+    write_campaigns: WriteFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same bytes can read differently after a reader change (`{ ?time: 1 }` was `time`):
+    the reader's version is part of every key."""
+    from reconciler.config import cache as cache_module
+
+    root = write_campaigns({"a.yaml": VALID_CAMPAIGN})
+    folder = tmp_path / "c"
+    load_config(root, ValidationCache(folder))
+    assert ValidationCache(folder).entries
+
+    monkeypatch.setattr(cache_module, "_SALT", cache_module._SALT.replace(b"reader 2", b"reader 1"))
+
+    assert ValidationCache(folder).entries == {}

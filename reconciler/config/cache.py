@@ -1,11 +1,11 @@
 """The validation cache: clean results of earlier validations, keyed by content.
 
 Correct by construction:
-- the key hashes everything a result depends on: the tool and schema versions, the calling
-  policy in effect (its thresholds and level, not the bytes of `_policy.yaml`: a comment changes
-  nothing), the campaign's key and shown file name, its bytes, and the bytes of every
-  `_defaults.yaml` in its chain, in order; an edited file or policy has another key and every
-  campaign it touches is validated again;
+- the key hashes everything a result depends on: the tool, schema and YAML reader versions,
+  the calling policy in effect (its thresholds and level, not the bytes of `_policy.yaml`: a
+  comment changes nothing), the campaign's key and shown file name, its bytes, and the bytes
+  of every `_defaults.yaml` in its chain, in order; an edited file or policy has another key
+  and every campaign it touches is validated again;
 - only campaigns with no problem at all (no error, no warning) are stored, so a cache hit can
   never hide a problem;
 - it is one JSON file, written atomically; a missing, broken or foreign file is an empty cache,
@@ -26,11 +26,12 @@ from typing import Any
 from reconciler import __version__
 from reconciler.config.campaign import SCHEMA_VERSION, Campaign
 from reconciler.config.discovery import CampaignFile
+from reconciler.config.yamlio import READER_VERSION
 from reconciler.errors import Location
 
 CACHE_ENV = "RECONCILE_CACHE_DIR"
 FILE_NAME = "validate.json"
-_SALT = f"reconcile {__version__} schema {SCHEMA_VERSION}\n".encode()
+_SALT = f"reconcile {__version__} schema {SCHEMA_VERSION} reader {READER_VERSION}\n".encode()
 
 
 def cache_key(
