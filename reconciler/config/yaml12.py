@@ -140,9 +140,9 @@ def check_comments(text: str, tokens: Callable[[], Any]) -> None:
     follows something other than white space (a URL fragment, `C#`, or such a comment).
     """
     hash_at = text.find("#")
-    while hash_at > 0 and text[hash_at - 1] in " \t\r\n":
+    while hash_at != -1 and (hash_at == 0 or text[hash_at - 1] in " \t\r\n"):
         hash_at = text.find("#", hash_at + 1)
-    if hash_at <= 0:
+    if hash_at == -1:
         return
     from ruamel.yaml.tokens import ScalarToken, StreamEndToken
 

@@ -13,7 +13,6 @@ anything else for any input (limits are explicit: nesting, key and text lengths,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,17 +28,12 @@ from ruamel.yaml.events import (
 )
 
 from reconciler.config import yaml12
+from reconciler.config.scalars import KINDS, NOT_TEXT, NULL, ScalarError, resolve_plain
 from reconciler.errors import Location
 
 MAX_DEPTH = yaml12.MAX_DEPTH  # nested mappings and lists, the top-level mapping included
 MAX_KEY_CHARS = 256  # (written as a literal in the hot loop of `mapping`)
 MAX_TEXT_CHARS = 65_536
-MAX_NUMBER_CHARS = 100
-
-_NULL = frozenset({"", "~", "null", "Null", "NULL"})
-_TRUE = frozenset({"true", "True", "TRUE"})
-_FALSE = frozenset({"false", "False", "FALSE"})
-_SPECIAL = _NULL | _TRUE | _FALSE
 
 FieldPath = tuple[str | int, ...]
 
@@ -52,63 +46,12 @@ class Refused(Exception):
         self.line, self.col, self.message = line, col, message
 
 
-class ScalarError(ValueError):
-    """A plain scalar this tool will not read (a number too long or too large)."""
-
-
 class _Misread(Exception):
     """libyaml would misread the text (0-based position); read it with the 1.2 parser."""
 
     def __init__(self, line: int, col: int) -> None:
         super().__init__("misread")
         self.line, self.col = line, col
-
-
-_KINDS = {int: "an integer", float: "a number", bool: "true or false", type(None): "null"}
-
-
-def _number(text: str, convert: Callable[[str], Any]) -> Any:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise ScalarError(
-            f"a number of {len(text)} characters is over the limit of {MAX_NUMBER_CHARS}; "
-            "quote it if it is text"
-        )
-    value = convert(text)
-    if value in (float("inf"), float("-inf")):
-        raise ScalarError(f"the number {text} is too large; write .inf if you mean infinity")
-    return value
-
-
-_INT = re.compile(r"^[-+]?[0-9]+$").match
-_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").match
-_OCT_HEX = re.compile(r"^0o[0-7]+$|^0x[0-9a-fA-F]+$").match
-
-
-def resolve_plain(text: str) -> Any:
-    """Resolve a plain (unquoted, untagged) scalar by the YAML 1.2 core schema.
-
-    Raises `ScalarError` for a number over 100 characters or a float that overflows.
-    """
-    if text in _NULL:
-        return None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    first = text[0]
-    if first.isdigit() or first in "-+.":
-        if _INT(text):
-            return _number(text, int)
-        if _FLOAT(text):
-            return _number(text, float)
-        lower = text.lstrip("+-")
-        if lower in (".inf", ".Inf", ".INF"):
-            return float("-inf") if first == "-" else float("inf")
-        if text in (".nan", ".NaN", ".NAN"):
-            return float("nan")
-    if first == "0" and len(text) > 2 and _OCT_HEX(text):
-        return _number(text[2:], lambda digits: int(digits, 8 if text[1] == "o" else 16))
-    return text
 
 
 Composed = tuple[Any, dict[FieldPath, Location], dict[FieldPath, Location], str]
@@ -178,7 +121,7 @@ class _Builder:
         wanted = MappingStartEvent if root == "mapping" else SequenceStartEvent
         if type(top) is not wanted:
             self.check_event(top)
-            if type(top) is ScalarEvent and top.implicit[0] and top.value in _NULL:
+            if type(top) is ScalarEvent and top.implicit[0] and top.value in NULL:
                 raise Refused(1, 1, f"file is empty: expected one {root}")
             if root == "mapping":
                 raise self.refuse(top, "file must hold one mapping (key: value lines)")
@@ -262,7 +205,7 @@ class _Builder:
             if event.anchor is not None or event.tag is not None:
                 self.check_event(event)
             key = event.value
-            if event.style or key in _SPECIAL or key[:1] in "0123456789-+." or len(key) > 256:
+            if event.style or key in NOT_TEXT or key[:1] in "0123456789-+." or len(key) > 256:
                 key = self.key(event)  # quoted, or it might not be text, or too long
             here = (*path, key)
             if key in mapping:
@@ -291,7 +234,7 @@ class _Builder:
                 shown = text or "(empty)"
                 raise self.refuse(
                     event,
-                    f"key {shown} is {_KINDS.get(type(value), 'not text')}, not text: keys are "
+                    f"key {shown} is {KINDS.get(type(value), 'not text')}, not text: keys are "
                     f"field names (write '{text}' in quotes if you mean the text)",
                 )
         if len(text) > MAX_KEY_CHARS:

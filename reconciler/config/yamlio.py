@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.config import yamlevents
+from reconciler.config import scalars, yamlevents
 from reconciler.config.files import Unreadable, over_limit, read_regular
 from reconciler.config.yaml12 import position
 from reconciler.errors import Location, Problem
@@ -40,9 +40,9 @@ MAX_FILE_BYTES = 1024 * 1024
 # it): 2 = YAML 1.2 as the official suite reads it (`{ ?foo: 1 }`, keys under the core schema).
 READER_VERSION = 2
 FieldPath = yamlevents.FieldPath
-ScalarError = yamlevents.ScalarError
+ScalarError = scalars.ScalarError
 
-resolve_plain = yamlevents.resolve_plain
+resolve_plain = scalars.resolve_plain
 
 
 def display_path(path: FieldPath) -> str:
