@@ -145,6 +145,15 @@ def test_a_symlinked_defaults_file_is_reported_once_and_hides_no_other_file(
     ]
 
 
+def test_a_symlinked_policy_file_is_named_and_never_followed(write_campaigns: WriteFiles) -> None:
+    root = write_campaigns({"ok.yaml": VALID_CAMPAIGN})
+    (root / "_policy.yaml").symlink_to("/etc/passwd")
+
+    assert [(file, message.split(";")[0]) for file, message in problems_of(root)] == [
+        ("campaigns/_policy.yaml", SYMLINK)
+    ]
+
+
 def test_a_symlinked_campaigns_folder_is_refused(
     workdir: Path, write_campaigns: WriteFiles
 ) -> None:
@@ -309,6 +318,7 @@ def test_yaml_suffixes_in_another_case_are_errors_that_say_to_rename(
             "x.YAML": VALID_CAMPAIGN,
             "sub/y.Yml": VALID_CAMPAIGN,
             "sub/_defaults.YAML": "cps: 1.03\n",
+            "_Policy.Yml": "nightWindow: 21-8\n",
             "_draft.YAML": "ignored: it starts with _\n",
             ".hidden.YML": "ignored: it starts with .\n",
         }
@@ -317,6 +327,11 @@ def test_yaml_suffixes_in_another_case_are_errors_that_say_to_rename(
     problems = problems_of(root)
 
     assert problems == [
+        (
+            "campaigns/_Policy.Yml",
+            "the suffix .Yml is not read (only .yaml and .yml, in lower case): rename it to "
+            "_policy.yml",
+        ),
         (
             "campaigns/sub/_defaults.YAML",
             "the suffix .YAML is not read (only .yaml and .yml, in lower case): rename it to "

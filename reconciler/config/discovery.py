@@ -196,12 +196,14 @@ def _scan(folder: str, shown: str, problems: list[Problem]) -> tuple[list[str], 
             continue
         if yaml_like and not name.endswith(SUFFIXES):
             stem, _, suffix = name.rpartition(".")
+            # `_Defaults.YAML` is read as `_defaults.yaml` only: lower the whole name then.
+            renamed = name.lower() if name.startswith("_") else f"{stem}.{suffix.lower()}"
             problems.append(
                 Problem(
                     where,
                     "(file)",
                     f"the suffix .{suffix} is not read (only .yaml and .yml, in lower case): "
-                    f"rename it to {escaped(stem)}.{suffix.lower()}",
+                    f"rename it to {escaped(renamed)}",
                 )
             )
             continue
