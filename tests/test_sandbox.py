@@ -514,7 +514,10 @@ def test_serve_forever_prints_one_line_and_stops_on_sigterm() -> None:
         assert process.stderr is not None and process.stdout is not None
         try:
             line = process.stderr.readline()
-            assert line == f"sandbox listening on http://127.0.0.1:{port}/api/v1 (token: sandbox)\n"
+            assert line == (
+                f"sandbox listening on http://127.0.0.1:{port}/api/v1 (token: sandbox; logins: "
+                "any e-mail, the password sandbox)\n"
+            )
             response = httpx.get(f"http://127.0.0.1:{port}/api/v1{TASKS}", headers=AUTH)
             assert response.json() == {"count": 0, "items": []}
             process.send_signal(signal.SIGTERM)

@@ -4,6 +4,10 @@ parallelism, rate, signals. Side effects go through the injected store and clien
 Per create: journal `pending` (fsync) -> POST -> journal `created` / `removed`, or leave it
 `pending` when the outcome is unknown. A create is never re-sent blindly: an in-doubt entry is
 looked up on the platform by name first, and re-created only with `--retry-pending KEY`.
+
+A run started with a login (`renew` given) answers a 401 by logging in again, once
+(`relogin.py`), and re-sends what the 401 refused: nothing was created, its pending record
+stays, and the re-sent create is recorded as any other.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime, timedelta
 
 from reconciler.apply import client as api
 from reconciler.apply import doubt, failure, guard
+from reconciler.apply.relogin import Relogin
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -136,6 +141,7 @@ class Applier:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], object] | None = None,
         error: Echo | None = None,
+        renew: Callable[[], None] | None = None,
     ) -> None:
         self.store, self.client, self.options = store, client, options
         # Every line names keys, identities or API messages: escaped here, once for all.
@@ -150,6 +156,7 @@ class Applier:
         self.lock = threading.Lock()
         self.journal_error: StateError | None = None  # the first journal record that failed
         self._failing = threading.Lock()
+        self.relogin = Relogin(renew, self.error)
 
     def run(self, plan: Plan, state: State) -> ApplyReport:
         """Apply `plan` (made against `state`, read under the lock). Always folds the journal.
@@ -234,11 +241,18 @@ class Applier:
         doubts = any(isinstance(a, InDoubt) for a in plan.actions)
         if not plan.creates and not doubts:
             return None
+        generation = self.relogin.generation
         try:
-            return self.client.list_tasks()
+            try:
+                return self.client.list_tasks()
+            except AuthError:
+                if not self.relogin.after_401(generation):
+                    raise
+                return self.client.list_tasks()
         except AuthError as exc:  # not "unavailable": --no-remote-check would not help
+            again = f"; logging in again failed: {self.relogin.error}" if self.relogin.error else ""
             raise AuthError(
-                f"nothing was created: the token is missing, wrong or expired; {exc}"
+                f"nothing was created: the token is missing, wrong or expired; {exc}{again}"
             ) from None
         except ListAnswerError as exc:  # it answered: never read as "no tasks"
             raise ListAnswerError(
@@ -323,6 +337,18 @@ class Applier:
             self._record(action, outcome, pending, previous, journal)
 
     def _send(self, action: Action) -> api.CreateOutcome:
+        generation = self.relogin.generation
+        outcome = self._attempts(action)
+        if isinstance(outcome, api.Unauthorized) and self.relogin.after_401(generation):
+            # A 401 refused the create: nothing was created, so it is sent again, once, with
+            # the new token; its pending record stays until this outcome is recorded.
+            self.limiter.wait()
+            if self.stop.event.is_set():
+                return api.NotSent(f"not re-sent: {self.stop.reason}")
+            outcome = self._attempts(action)
+        return outcome
+
+    def _attempts(self, action: Action) -> api.CreateOutcome:
         payload = action.payload or {}
         for attempt in range(RETRY_ATTEMPTS):
             outcome = self.client.create(payload)
@@ -390,10 +416,7 @@ class Applier:
         if isinstance(outcome, api.Unauthorized):
             self.stop.set("the API answered 401: the token is missing, wrong or expired")
             self.report.refused.append((action.key, outcome.message))
-            self.error(
-                f"error: {outcome.message}: the token is missing, wrong or expired; "
-                "stopping (set TWIN24_TOKEN or --token-file)"
-            )
+            self.error(f"error: {outcome.message}: {self.relogin.remedy()}")
             return
         message = (
             outcome.message

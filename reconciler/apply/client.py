@@ -9,9 +9,11 @@ status, a 2xx without an identity). `list_tasks` and `get_task` raise `AuthError
 
 Creates go over a fresh connection each time: a stale keep-alive connection turns a harmless
 "could not send" into an in-doubt create. The token lives in one private attribute and goes
-into each request's headers only; every text taken from a response body or an httpx
-exception is scrubbed of it before it reaches an outcome or an error message, and an identity
-that holds it is no identity (a create answered so is in doubt; a listed task so is skipped).
+into each request's headers only (`use_token` swaps it after a new login); every text taken
+from a response body or an httpx exception is scrubbed of it, of the tokens before it and of
+the run's other secrets (`secrets.py`: a login's password and refresh token) before it
+reaches an outcome or an error message, and an identity that holds one is no identity (a
+create answered so is in doubt; a listed task so is skipped).
 
 Every request has an overall deadline (`Timeouts.deadline`: connect, send and the whole
 answer; `deadline.py`) and `cut_short` ends every request in flight early (a stop signal);
@@ -37,6 +39,7 @@ import httpx
 from reconciler.apply import deadline
 from reconciler.apply.answer import Answer, AnswerTooLarge, read_answer
 from reconciler.apply.listing import Pager, body_shape, page_items, unknown_shape
+from reconciler.apply.secrets import Secrets
 from reconciler.errors import ApiError, AuthError
 
 DEFAULT_API_URL: Final = "https://cis.twin24.ai/api/v1"
@@ -143,20 +146,20 @@ class Twin24Client:
         *,
         transport: httpx.BaseTransport | None = None,
         timeouts: Timeouts = Timeouts(),
+        secrets: Secrets | None = None,
+        auth_remedy: str | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ApiError(
                 f"invalid Twin24 API URL {base_url!r}: give a full URL such as {DEFAULT_API_URL}"
             )
-        _check_token(token, "the client")
+        check_token(token, "the client")
         self._base_url = base_url.rstrip("/")
         self._token = token
-        # The token as it may come back inside a response: raw, JSON-escaped, `\/`-escaped.
-        escaped = json.dumps(token)[1:-1]
-        self._token_forms = sorted(
-            {token, escaped, escaped.replace("/", "\\/")}, key=len, reverse=True
-        )
+        self._secrets = secrets if secrets is not None else Secrets()
+        self._secrets.add(token)
+        self._auth_remedy = auth_remedy or _AUTH_REMEDY
         self._timeouts = timeouts
         self._deadlines = deadline.Deadlines()
         # How far the platform's clock is behind ours (negative: ahead), from the `Date` header
@@ -190,6 +193,12 @@ class Twin24Client:
         """Let every request in flight, and every later one, go on for `seconds` at most (a
         stop signal: a create cut off after sending is in doubt, as at its deadline)."""
         self._deadlines.cut_short(seconds)
+
+    def use_token(self, token: str) -> None:
+        """Send `token` from now on (a new login's); the old one is still scrubbed."""
+        check_token(token, "the new login")
+        self._secrets.add(token)
+        self._token = token
 
     def close(self) -> None:
         """Close every connection pool."""
@@ -246,20 +255,24 @@ class Twin24Client:
             params["from"] = _utc_iso(since)
         pager = Pager(page_size)
         while True:
-            query = {**params, "limit": pager.limit, "page": pager.page}
-            items, count = page_items(self._get_json(_TASKS_PATH, query, "list endpoint"))
-            tasks = [self._task(item) for item in items]
-            missing = next((i for i, task in enumerate(tasks) if task is None), None)
-            if missing is not None:
-                what = (
-                    "whose id holds the API token"
-                    if _remote_task(items[missing])
-                    else "without an id"
-                )
-                raise unknown_shape(f"a task object {what} (item [{missing}])")
-            found = [task for task in tasks if task is not None]
+            found, count = self.list_page({**params, "limit": pager.limit, "page": pager.page})
             if pager.add([t.identity for t in found], found, count):
                 return list(pager.seen.values())
+
+    def list_page(self, query: Mapping[str, str | int]) -> tuple[list[RemoteTask], int | None]:
+        """One page of the task list (`query`: limit, page...) and its `count` (None for a bare
+        list); raises as `list_tasks` does for an answer in a shape this version does not know."""
+        items, count = page_items(self._get_json(_TASKS_PATH, query, "list endpoint"))
+        tasks = [self._task(item) for item in items]
+        missing = next((i for i, task in enumerate(tasks) if task is None), None)
+        if missing is not None:
+            what = (
+                "whose id holds the API token or a login secret"
+                if _remote_task(items[missing])
+                else "without an id"
+            )
+            raise unknown_shape(f"a task object {what} (item [{missing}])")
+        return [task for task in tasks if task is not None], count
 
     def get_task(self, identity: str) -> RemoteTask | None:
         """One task by identity, or None when the API answers 404."""
@@ -288,7 +301,7 @@ class Twin24Client:
             return read_answer(response)
 
     def _holds_token(self, text: str) -> bool:
-        return any(form in text for form in self._token_forms)
+        return self._secrets.holds(text)
 
     def _task(
         self, item: dict[str, Any], fallback_identity: str | None = None
@@ -301,16 +314,8 @@ class Twin24Client:
         return _remote_task(self._scrub(item), fallback_identity)
 
     def _scrub(self, value: Any) -> Any:
-        """`value` with every occurrence of the token replaced (strings, lists, dicts)."""
-        if isinstance(value, str):
-            for form in self._token_forms:
-                value = value.replace(form, "***")
-            return value
-        if isinstance(value, list):
-            return [self._scrub(v) for v in value]
-        if isinstance(value, dict):
-            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
-        return value
+        """`value` with every secret of the run replaced (strings, lists, dicts)."""
+        return self._secrets.scrub(value)
 
     def _error_fields(self, response: Answer) -> tuple[Any, Any]:
         """The API's `error` and `details`, or the start of a body that is not such JSON."""
@@ -407,7 +412,7 @@ class Twin24Client:
             error, details = self._error_fields(response)
             raise AuthError(
                 f"the Twin24 API refused the token ({_describe(status, error, details)}): "
-                f"{_AUTH_REMEDY}"
+                f"{self._auth_remedy}"
             )
         if status == 404 and none_on_404:
             return None
@@ -474,16 +479,16 @@ def read_token(token_file: Path | None, env: Mapping[str, str]) -> str:
             ) from None
         if not token:
             raise AuthError(f"token file {token_file} is empty: {_AUTH_REMEDY}")
-        _check_token(token, f"token file {token_file}")
+        check_token(token, f"token file {token_file}")
         return token
     token = env.get(TOKEN_ENV, "").strip()
     if not token:
         raise AuthError("no Twin24 token: set TWIN24_TOKEN or pass --token-file FILE")
-    _check_token(token, TOKEN_ENV)
+    check_token(token, TOKEN_ENV)
     return token
 
 
-def _check_token(token: str, source: str) -> None:
+def check_token(token: str, source: str) -> None:
     """Refuse tokens that cannot go into a header (httpx would quote them in its error)."""
     if not token:
         raise AuthError("no Twin24 token: set TWIN24_TOKEN or pass --token-file FILE")

@@ -13,7 +13,9 @@ from reconciler.cli.build import Services, api_url_of, build_config, build_plan,
 from reconciler.cli.options import (
     API_URL,
     CAMPAIGNS,
+    IAM_URL,
     LOCK_TIMEOUT,
+    PASSWORD_FILE,
     STATE,
     TOKEN_FILE,
     WORKSPACE,
@@ -72,6 +74,8 @@ def _install_signals(stop: Any, client: Any) -> dict[int, Any]:
 @WORKSPACE
 @API_URL
 @TOKEN_FILE
+@PASSWORD_FILE
+@IAM_URL
 @LOCK_TIMEOUT
 @click.option("--auto-approve", is_flag=True, help="Do not ask for `yes`.")
 @click.option(
@@ -104,6 +108,8 @@ def apply(
     workspace: str,
     api_url: str | None,
     token_file: Path | None,
+    password_file: Path | None,
+    iam_url: str | None,
     lock_timeout: float,
     auto_approve: bool,
     parallelism: int,
@@ -130,7 +136,14 @@ def apply(
         targets, replace = tuple(bound["targets"]), tuple(bound["replace"])
         max_creates = bound["max_creates"]
     store = build_store(state_path, sandbox, workspace)
-    with store.lock("reconcile apply", lock_timeout):
+    with (
+        store.lock("reconcile apply", lock_timeout),
+        # Credentials read and a login made before the plan is printed: a missing or expired
+        # token costs nothing (spec 9.3).
+        Services(api_url, token_file, sandbox, password_file, iam_url) as services,
+    ):
+        for warning in services.warnings:
+            say(f"warning: {warning}", err=True)
         the_plan, config, current = build_plan(
             campaigns_dir, store.read, targets, replace, timezone, max_creates
         )
@@ -146,20 +159,20 @@ def apply(
             return
         the_plan.raise_if_unsafe()
         _confirm(saved is not None, auto_approve)
-        services = Services(api_url, token_file, sandbox)
         stop = Stop()
         previous = _install_signals(stop, services.client)
         options = ApplyOptions(
             url, parallelism, rate, retry_pending, allow_duplicate, not no_remote_check
         )
-        applier = Applier(store, services.client, options, click.echo, stop, error=_echo_err)
+        applier = Applier(
+            store, services.client, options, click.echo, stop, error=_echo_err, renew=services.renew
+        )
         try:
             report = applier.run(the_plan, current)
         except BaseException:
             click.echo(applier.report.summary())  # what was done before the error
             raise
         finally:
-            services.close()
             for number, handler in previous.items():  # apply may run inside a longer process
                 signal.signal(number, handler)
     click.echo(report.summary())
@@ -175,6 +188,8 @@ def apply(
 @WORKSPACE
 @API_URL
 @TOKEN_FILE
+@PASSWORD_FILE
+@IAM_URL
 @click.option("--sandbox", is_flag=True, help="Check against the embedded sandbox.")
 def check_remote(
     campaigns_dir: Path,
@@ -182,6 +197,8 @@ def check_remote(
     workspace: str,
     api_url: str | None,
     token_file: Path | None,
+    password_file: Path | None,
+    iam_url: str | None,
     sandbox: bool,
 ) -> None:
     """Read-only: compare the state with the remote task list (exit 2 on any difference)."""
@@ -189,11 +206,10 @@ def check_remote(
 
     config = build_config(campaigns_dir)  # a campaign with errors would drop out of the match
     current = build_store(state_path, sandbox, workspace).read()
-    services = Services(api_url, token_file, sandbox)
-    try:
+    with Services(api_url, token_file, sandbox, password_file, iam_url) as services:
+        for warning in services.warnings:
+            say(f"warning: {warning}", err=True)
         remote = services.client.list_tasks()
-    finally:
-        services.close()
     names = {c.payload["name"]: key for key, c in config.campaigns.items()}
     drift = compare(current, names, remote)
     for line in drift.findings + drift.notes:

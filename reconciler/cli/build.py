@@ -6,6 +6,7 @@ Commands parse options and call these; nothing here prints.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,13 +16,20 @@ from reconciler.cli.options import DEFAULT_STATE, SANDBOX_API_URL, SANDBOX_STATE
 from reconciler.errors import InputError, ReconcileError, StateError
 
 if TYPE_CHECKING:
+    from reconciler.apply.auth import Credentials
+    from reconciler.apply.client import Timeouts, Twin24Client
     from reconciler.state.model import State
     from reconciler.state.store import DatabaseStore, Store
 
 
-def build_store(state_path: str | None, sandbox: bool = False, workspace: str = "default") -> Store:
+def build_store(
+    state_path: str | None,
+    sandbox: bool = False,
+    workspace: str = "default",
+    read_only: bool = False,
+) -> Store:
     """The state store for `--state`: a postgresql:// URL's workspace, or a file (the
-    sandbox has its own default file)."""
+    sandbox has its own default file, whose folder is made unless `read_only`)."""
     from reconciler.state.file.store import FileStore
     from reconciler.state.postgres.store import PostgresStore, is_postgres_url
 
@@ -32,7 +40,7 @@ def build_store(state_path: str | None, sandbox: bool = False, workspace: str = 
             f"--workspace {workspace!r} needs a postgresql:// --state; a state file has no "
             "workspaces: use another --state file instead"
         )
-    if sandbox and state_path is None:
+    if sandbox and state_path is None and not read_only:
         SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
     return FileStore(
         Path(state_path) if state_path else SANDBOX_STATE if sandbox else DEFAULT_STATE
@@ -114,31 +122,103 @@ def build_plan(
     return make_plan(config.campaigns, config.moves, state, options), config, state
 
 
+def start_sandbox(read_only: bool = False) -> Any:
+    """The embedded sandbox of --sandbox, started, its tasks kept beside its state file (whose
+    folder is made unless `read_only`: a sandbox only read makes no file)."""
+    from reconciler.sandbox import Sandbox, SandboxOptions
+
+    if not read_only:
+        SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
+    sandbox = Sandbox(SandboxOptions(port=0, data_file=SANDBOX_STATE.parent / "sandbox.tasks.json"))
+    sandbox.start()
+    return sandbox
+
+
+def build_credentials(
+    url: str,
+    token_file: Path | None,
+    password_file: Path | None,
+    iam_url: str | None,
+    sandbox: bool,
+    *,
+    refuse_expired: bool = True,
+) -> Credentials:
+    """The run's credentials (`apply.auth`), a login made; with --sandbox (`url` is then the
+    embedded sandbox's) a login goes to the sandbox, and without one its fixed token is used."""
+    from reconciler.apply.auth import read_credentials
+
+    return read_credentials(
+        os.environ,
+        token_file=None if sandbox else token_file,
+        password_file=password_file,
+        iam_url=url if sandbox else iam_url,
+        sandbox_token="sandbox" if sandbox else None,
+        timeouts=build_timeouts(),
+        refuse_expired=refuse_expired,
+    )
+
+
+def build_client(url: str, credentials: Credentials) -> Twin24Client:
+    """The API client for `url` with the credentials' token, scrubbing all their secrets."""
+    from reconciler.apply.client import Twin24Client
+
+    return Twin24Client(
+        url,
+        credentials.token,
+        timeouts=build_timeouts(),
+        secrets=credentials.secrets,
+        auth_remedy=credentials.remedy,
+    )
+
+
+def build_timeouts() -> Timeouts:
+    """The client's time limits, with the env knobs of tests and rehearsals."""
+    from reconciler.apply.client import Timeouts
+
+    return Timeouts(
+        read=_seconds(READ_TIMEOUT_ENV, Timeouts.read),
+        deadline=_seconds(DEADLINE_ENV, Timeouts.deadline),
+    )
+
+
 class Services:
-    """The API side of a run: a client, and the embedded sandbox when --sandbox is given."""
+    """The API side of a run: the credentials (read, and a login made), a client, and the
+    embedded sandbox when --sandbox is given. Commands build it before they print a plan, so
+    missing or expired credentials cost nothing (spec 9.3)."""
 
-    def __init__(self, api_url: str | None, token_file: Path | None, sandbox: bool) -> None:
-        from reconciler.apply.client import Timeouts, Twin24Client, read_token
+    def __init__(
+        self,
+        api_url: str | None,
+        token_file: Path | None,
+        sandbox: bool,
+        password_file: Path | None = None,
+        iam_url: str | None = None,
+    ) -> None:
+        from reconciler.apply.client import DEFAULT_API_URL
 
-        self.sandbox: Any = None
-        if sandbox:
-            from reconciler.sandbox import Sandbox, SandboxOptions
+        self.sandbox: Any = start_sandbox() if sandbox else None
+        url = self.sandbox.url if self.sandbox is not None else api_url or DEFAULT_API_URL
+        try:
+            self.credentials = build_credentials(url, token_file, password_file, iam_url, sandbox)
+            self.client = build_client(url, self.credentials)
+        except BaseException:
+            if self.sandbox is not None:
+                self.sandbox.stop()
+            raise
+        self.warnings = self.credentials.warnings
 
-            SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
-            self.sandbox = Sandbox(
-                SandboxOptions(port=0, data_file=SANDBOX_STATE.parent / "sandbox.tasks.json")
-            )
-            self.sandbox.start()
-            url, token = self.sandbox.url, "sandbox"
-        else:
-            from reconciler.apply.client import DEFAULT_API_URL
+    @property
+    def renew(self) -> Callable[[], None] | None:
+        """For a run started with a login: log in again and send the new token from now on."""
+        if self.credentials.login is None:
+            return None
+        return lambda: self.client.use_token(self.credentials.renew())
 
-            url, token = api_url or DEFAULT_API_URL, read_token(token_file, os.environ)
-        timeouts = Timeouts(
-            read=_seconds(READ_TIMEOUT_ENV, Timeouts.read),
-            deadline=_seconds(DEADLINE_ENV, Timeouts.deadline),
-        )
-        self.client = Twin24Client(url, token, timeouts=timeouts)
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.client.close()

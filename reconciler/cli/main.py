@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from reconciler import DISTRIBUTION, __version__
-from reconciler.cli import apply, config, plan, sandbox, state
+from reconciler.cli import apply, config, doctor, plan, sandbox, state
 from reconciler.cli.interrupt import Interrupted, exit_on_signals
 from reconciler.cli.output import say
 from reconciler.errors import InputError, ReconcileError
@@ -38,6 +38,7 @@ for command in (
     plan.plan,
     apply.apply,
     apply.check_remote,
+    doctor.doctor,
     state.state,
     state.import_,
     sandbox.sandbox,

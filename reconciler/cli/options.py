@@ -60,6 +60,19 @@ TOKEN_FILE = click.option(
     default=None,
     help="Read the Twin24 token from FILE (else env TWIN24_TOKEN). Never a plain flag.",
 )
+PASSWORD_FILE = click.option(
+    "--password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Read the password of the login TWIN24_LOGIN from FILE (else env TWIN24_PASSWORD).",
+)
+IAM_URL = click.option(
+    "--iam-url",
+    default=None,
+    envvar="TWIN24_IAM_URL",
+    help="Where a login goes: {URL}/auth/login (env TWIN24_IAM_URL) [default: "
+    "https://iam.twin24.ai/api/v1].",
+)
 
 
 TIMEZONE = click.option(

@@ -55,6 +55,19 @@ LIST_SHAPES = (
     default=0.0,
     help="Seconds the sandbox's clock (Date, createdAt) is ahead of ours; negative: behind.",
 )
+@click.option(
+    "--fail-logins",
+    "login_status",
+    type=click.IntRange(300, 599),
+    metavar="STATUS",
+    help="Answer every login (POST /api/v1/auth/login) with HTTP STATUS; issue no token.",
+)
+@click.option(
+    "--token-uses",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="A login's token is refused (401) after N task requests; a new login gets another.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -70,8 +83,11 @@ def sandbox(
     repeat_page: int | None,
     count_extra: int,
     clock_skew: float,
+    login_status: int | None,
+    token_uses: int | None,
 ) -> None:
-    """Run a local Twin24-compatible API server."""
+    """Run a local Twin24-compatible API server (and its login: any e-mail, the password
+    `sandbox`)."""
     from reconciler.sandbox import SandboxOptions, serve_forever
 
     serve_forever(
@@ -90,5 +106,7 @@ def sandbox(
             repeat_page=repeat_page,
             count_extra=count_extra,
             clock_skew=clock_skew,
+            login_status=login_status,
+            token_uses=token_uses,
         )
     )

@@ -16,7 +16,16 @@ from reconciler.cli.build import (
     read_state_file,
 )
 from reconciler.cli.complete import campaign_keys, new_keys, state_keys
-from reconciler.cli.options import API_URL, CAMPAIGNS, LOCK_TIMEOUT, STATE, TOKEN_FILE, WORKSPACE
+from reconciler.cli.options import (
+    API_URL,
+    CAMPAIGNS,
+    IAM_URL,
+    LOCK_TIMEOUT,
+    PASSWORD_FILE,
+    STATE,
+    TOKEN_FILE,
+    WORKSPACE,
+)
 from reconciler.cli.output import say
 from reconciler.errors import StateError
 from reconciler.plan.render import escape
@@ -150,6 +159,8 @@ def state_push(state_path: str | None, workspace: str, lock_timeout: float, file
 @WORKSPACE
 @API_URL
 @TOKEN_FILE
+@PASSWORD_FILE
+@IAM_URL
 @LOCK_TIMEOUT
 @click.option("--sandbox", is_flag=True, help="Read the embedded sandbox; write its state.")
 @click.option(
@@ -167,6 +178,8 @@ def import_(
     workspace: str,
     api_url: str | None,
     token_file: Path | None,
+    password_file: Path | None,
+    iam_url: str | None,
     lock_timeout: float,
     sandbox: bool,
     adopt_all: bool,
@@ -198,11 +211,10 @@ def import_(
             )
         if key is not None and identity is not None:
             adopt.check_local(key, current, identity)  # before any request
-        services = Services(api_url, token_file, sandbox)
-        try:
+        with Services(api_url, token_file, sandbox, password_file, iam_url) as services:
+            for warning in services.warnings:
+                say(f"warning: {warning}", err=True)
             remote = services.client.list_tasks()
-        finally:
-            services.close()
         now = iso_z(utc_now())
         if key is not None and identity is not None:
             one = adopt.adopt_one(config.campaigns[key], current, remote, identity, now, force)

@@ -8,6 +8,8 @@ Endpoints (under `/api/v1/telephony/autoCall`, bearer token required on each):
     GET  "/{id}"                    one task, or 404
     POST "/{id}/halted|pause|play"  status HALTED, PAUSED, PROCESS (HALTED is final: 400)
 
+and `POST /api/v1/auth/login`, the sandbox's IAM (`auth.py`): its tokens are accepted too.
+
 Every error body is `{"error": ..., "details": ...}`. A create meets, in this order: the token
 check (401); a queued `fail_next`/`rate_limit_next` fault, else the rate limit (429 with
 `Retry-After`), else `fail_rate` (500), none of which store anything; JSON and
@@ -37,10 +39,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from reconciler.config import models
 from reconciler.errors import ReconcileError
 from reconciler.sandbox import listing
+from reconciler.sandbox.auth import Issuer
 from reconciler.sandbox.tasks import ListQuery, QueryError, TaskStore, TransitionError, utc_now
 
 API_PREFIX = "/api/v1"
 TASKS_PATH = f"{API_PREFIX}/telephony/autoCall"
+LOGIN_PATH = f"{API_PREFIX}/auth/login"
 STATUS_ACTIONS = {"halted": "HALTED", "pause": "PAUSED", "play": "PROCESS"}
 
 
@@ -66,6 +70,11 @@ class SandboxOptions:
     repeat_page: int | None = None
     count_extra: int = 0
     clock_skew: float = 0.0  # seconds the sandbox's clock is ahead of ours (negative: behind)
+    # Logins (`auth.py`): every login answered with this status; a login's token good for
+    # this many task requests.
+    login_status: int | None = None
+    token_uses: int | None = None
+    password: str = "sandbox"  # what a login must give (tests use their own canary)
 
     def __post_init__(self) -> None:
         for name in ("fail_rate", "drop_after_receive_rate"):
@@ -90,6 +99,13 @@ class SandboxOptions:
                 raise ReconcileError(f"sandbox {name} must be {least} or more, not {value}")
         if not math.isfinite(self.clock_skew):
             raise ReconcileError(f"sandbox clock_skew must be a number, not {self.clock_skew}")
+        if self.login_status is not None and not 300 <= self.login_status <= 599:
+            raise ReconcileError(
+                f"sandbox login_status must be a failing HTTP status (3xx-5xx), not "
+                f"{self.login_status}"
+            )
+        if self.token_uses is not None and self.token_uses < 0:
+            raise ReconcileError(f"sandbox token_uses must be 0 or more, not {self.token_uses}")
 
 
 @dataclass
@@ -143,6 +159,12 @@ class SandboxApi:
         skew = timedelta(seconds=self.options.clock_skew)
         base = clock or utc_now
         self.store = TaskStore(self.options.data_file, lambda: base() + skew)
+        self.issuer = Issuer(
+            lambda: base() + skew,
+            self.options.token_uses,
+            self.options.login_status,
+            self.options.password,
+        )
         self._skew = skew
         self._lock = threading.Lock()
         self._random = random.Random(self.options.seed)
@@ -150,6 +172,7 @@ class SandboxApi:
         self._before: deque[Reply] = deque()
         self._after: deque[Reply] = deque()
         self._create_requests = 0
+        self._requests = 0
         self._stopping = threading.Event()  # set while stopping: wakes latency and hangs
 
     # -- test hooks and counters -----------------------------------------------------------
@@ -186,6 +209,16 @@ class SandboxApi:
             return self._create_requests
 
     @property
+    def requests(self) -> int:
+        """Requests received on any path (logins too), whatever their outcome."""
+        with self._lock:
+            return self._requests
+
+    def fail_login_next(self, n: int = 1, status: int = 503) -> None:
+        """The next `n` logins get `status`; no token is issued."""
+        self.issuer.fail_login_next(n, status)
+
+    @property
     def tasks(self) -> dict[str, dict[str, Any]]:
         """A copy of every stored task by id."""
         return self.store.snapshot()
@@ -210,8 +243,16 @@ class SandboxApi:
 
     def handle(self, method: str, target: str, authorization: str | None, body: bytes) -> Reply:
         """Answer one request (everything but the socket work)."""
+        with self._lock:
+            self._requests += 1
         parts = urlsplit(target)
         path = parts.path.rstrip("/")
+        if path == LOGIN_PATH:
+            if method != "POST":
+                return error(405, "Method not allowed", "use POST", Allow="POST")
+            status, answer = self.issuer.login(body)
+            extra = {"Location": "https://iam.example.invalid/api/v1/auth/login"}
+            return Reply(status, answer, extra if 300 <= status < 400 else {})
         if path != TASKS_PATH and not path.startswith(TASKS_PATH + "/"):
             return error(404, "Not found", f"no endpoint {method} {parts.path}")
         segments = [unquote(s) for s in path[len(TASKS_PATH) :].split("/")[1:]]
@@ -249,8 +290,12 @@ class SandboxApi:
         return Reply(200, task) if task is not None else error(404, "Not found")
 
     def _authorized(self, authorization: str | None) -> bool:
+        """The fixed token (`--token`), or a token a login issued (and still good)."""
         expected = f"Bearer {self.options.token}".encode()
-        return hmac.compare_digest((authorization or "").encode(), expected)
+        given = authorization or ""
+        if hmac.compare_digest(given.encode(), expected):
+            return True
+        return given.startswith("Bearer ") and self.issuer.accepts(given.removeprefix("Bearer "))
 
     def _create(self, authorization: str | None, body: bytes) -> Reply:
         with self._lock:

@@ -246,7 +246,10 @@ def serve_forever(options: SandboxOptions) -> None:
     # A token other than the default is not echoed: it may be a real one reused.
     shown = options.token if options.token == SandboxOptions.token else "as configured"
     try:
-        sys.stderr.write(f"sandbox listening on {sandbox.url} (token: {shown})\n")
+        sys.stderr.write(
+            f"sandbox listening on {sandbox.url} (token: {shown}; logins: any e-mail, the "
+            "password sandbox)\n"
+        )
         sys.stderr.flush()
         while not stopped.wait(0.5):
             pass

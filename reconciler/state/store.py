@@ -49,6 +49,7 @@ class Store(Protocol):
     def write(self, state: State) -> State: ...
     def journal(self) -> Records: ...
     def fold(self) -> State: ...
+    def lock_state(self) -> LockState: ...
 
 
 @runtime_checkable
@@ -92,6 +93,18 @@ class LockInfo:
             f"pid {self.pid} on host {self.host} since {self.since} ({self.command}), "
             f"lock id {self.id}"
         )
+
+
+@dataclass(frozen=True)
+class LockState:
+    """Who holds the state lock, as seen without taking it (`reconcile doctor`).
+
+    `held`: True or False, or None when it cannot be told (a holder named on another host of
+    a shared folder); `holder`: the run the lock file or the locks table names.
+    """
+
+    held: bool | None
+    holder: LockInfo | None = None
 
 
 def pid_alive(pid: int) -> bool:

@@ -40,7 +40,7 @@ from reconciler.state.file.journal import (
     write_all,
 )
 from reconciler.state.model import State, dumps, loads
-from reconciler.state.store import LockInfo, iso_z, pid_alive, utc_now
+from reconciler.state.store import LockInfo, LockState, iso_z, pid_alive, utc_now
 
 LOCK_POLL_SECONDS = 0.05
 
@@ -143,6 +143,29 @@ class FileStore:
                 os.unlink(self.lock_path)
         finally:
             os.close(fd)
+
+    def lock_state(self) -> LockState:
+        """Who holds the lock, read from the lock file's text: never taken, never created.
+
+        A holder writes its name when it takes the lock and empties the file when it lets go;
+        a run killed outright leaves its name, but the OS released its lock: a name whose
+        process is gone (on this host) is a free lock.
+        """
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return LockState(False)
+        except OSError as exc:
+            raise StateError(f"{self.lock_path}: cannot read the lock file ({why(exc)})") from None
+        try:
+            info = LockInfo.from_text(os.pread(fd, 65536, 0).decode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+        if info is None:
+            return LockState(False)
+        if info.host != socket.gethostname():
+            return LockState(None, info)
+        return LockState(pid_alive(info.pid), info)
 
     def write(self, state: State) -> State:
         """Write `state.next_serial()` atomically (under the lock) and return it.

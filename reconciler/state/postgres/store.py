@@ -45,7 +45,7 @@ from reconciler.state.postgres.journal import (
     entry_of,
     params_of,
 )
-from reconciler.state.store import LockInfo, iso_z, pid_alive, utc_now
+from reconciler.state.store import LockInfo, LockState, iso_z, pid_alive, utc_now
 
 __all__ = ["SCHEMA_VERSION", "PostgresJournal", "PostgresStore", "display_url", "is_postgres_url"]
 
@@ -155,6 +155,14 @@ class PostgresStore:
                 "DELETE FROM reconcile.locks WHERE workspace = %s AND id = %s",
                 (self.workspace, lock_id),
             )
+
+    def lock_state(self) -> LockState:
+        """Who holds the workspace's lock, from the locks table and `pg_locks` (read only)."""
+        with self._session() as conn:
+            row = self._execute(conn, HELD_BY, (self.workspace,)).fetchone()
+        if row is None or not row[6]:
+            return LockState(False)
+        return LockState(True, LockInfo(*row[:5]))
 
     def write(self, state: State) -> State:
         """Write `state.next_serial()` if the workspace still has `state`'s serial (CAS)."""
