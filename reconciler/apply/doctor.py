@@ -263,8 +263,8 @@ def api(client: Twin24Client, api_url: str) -> list[Check]:
             clock(client.clock_skew),
         ]
     except AuthError as exc:
-        failed = Check("api", "fail", str(exc))
-        return [failed, not_checked("list", "the token was refused"), clock(client.clock_skew)]
+        why = "the token was refused"
+        return [Check("api", "fail", str(exc)), not_checked("list", why), not_checked("clock", why)]
     except ApiError as exc:
         why = "the API did not answer"
         return [Check("api", "fail", str(exc)), not_checked("list", why), not_checked("clock", why)]
