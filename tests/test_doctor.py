@@ -386,3 +386,12 @@ def test_values_are_escaped_in_text_and_json(start: StartSandbox, project: Path)
     records = doctor(*api(sandbox), "--campaigns", folder, fmt="json", TWIN24_TOKEN=TOKEN)
     assert "\x1b" not in records.stdout and "\n::" not in records.stdout
     assert records.detail("campaigns") == text.detail("campaigns")
+
+
+def test_readmes_example_shows_every_check_in_order() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("\n```\nok    versions") + len("\n```\n")
+    *lines, summary = readme[start : readme.index("\n```", start)].splitlines()
+    matches = [LINE.match(line) for line in lines]
+    assert [m.group(2) for m in matches if m] == CHECKS and all(matches)
+    assert summary == "doctor: 11 checks, 11 ok, 0 warn, 0 fail."

@@ -253,6 +253,10 @@ def examples(workdir: Path) -> Path:
 
 def test_the_sandbox_flag_logs_in_at_the_embedded_sandbox(examples: Path) -> None:
     """README's login rehearsal: no account, no network, the login path end to end."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "\nTWIN24_LOGIN=me@example.com TWIN24_PASSWORD=sandbox reconcile apply --sandbox " in (
+        readme
+    )
     env = {"TWIN24_LOGIN": "me@example.com", "TWIN24_PASSWORD": "sandbox"}
     wrong = run("apply", "--sandbox", "--auto-approve", env={**env, "TWIN24_PASSWORD": "x"})
     assert wrong.code == 1 and wrong.stdout == ""

@@ -1133,3 +1133,26 @@ def test_drift_opens_one_issue_then_updates_it_then_closes_it(tmp_path: Path) ->
     assert [c["name"] for c in closed] == ["createComment", "update"]
     assert closed[1]["params"]["state"] == "closed"
     assert drift_issue(tmp_path, [], "false") == []
+
+
+def test_apply_and_drift_with_a_login_instead_of_a_token(repos: Repos) -> None:
+    """README's recommended secrets, TWIN24_LOGIN and TWIN24_PASSWORD (a token expires after a
+    week), through the action's steps; the rehearsal's IAM is the sandbox's own address, set
+    as a job-level `env:` would."""
+    password = "pw-WORKFLOW-CANARY"
+    secrets = {"TWIN24_LOGIN": "ops@example.com", "TWIN24_PASSWORD": password}
+    with Sandbox(SandboxOptions(port=0, token=TOKEN, password=password)) as box:
+        caller = contexts(api_url=box.url, secrets=secrets)
+        iam = {"TWIN24_IAM_URL": box.url}
+        done = Job("campaigns-apply.yml", "apply", repos.work, caller, extra_env=iam).run()
+        apply = done["Apply"]
+        assert apply.code == 0, apply.stderr
+        assert "Apply: 5 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in apply.stdout
+        assert done["Commit the state back"].code == 0
+        assert len(box.tasks) == 5 and box.issuer.logins == 1
+        drift = Job("campaigns-drift.yml", "check-remote", repos.work, caller, extra_env=iam)
+        check = drift.run()["Compare the platform with the state"]
+        assert check.code == 0 and check.outputs == {"drift": "false"}, check.stderr
+        assert box.issuer.logins == 2
+    for step in [*done.values(), check]:
+        assert password not in step.stdout + step.stderr + step.summary, step.name
