@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 from collections.abc import Callable, Iterator
@@ -395,3 +396,25 @@ def test_readmes_example_shows_every_check_in_order() -> None:
     matches = [LINE.match(line) for line in lines]
     assert [m.group(2) for m in matches if m] == CHECKS and all(matches)
     assert summary == "doctor: 11 checks, 11 ok, 0 warn, 0 fail."
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [(["--sandbox"], ".reconcile/sandbox.state.json"), (["--state", "my state.json"], None)],
+)
+def test_the_unlock_hint_acts_on_the_same_state(
+    start: StartSandbox, project: Path, args: list[str], path: str | None
+) -> None:
+    sandbox = start()
+    state_file = Path(path or args[-1])
+    state_file.parent.mkdir(exist_ok=True)
+    with FileStore(state_file).lock("reconcile apply") as held:
+        report = doctor(*api(sandbox), *args, TWIN24_TOKEN=TOKEN)
+        hint = report.detail("lock").rpartition("if that run is dead: ")[2]
+        quoted = "'my state.json'" if path is None else path
+        assert hint == f"reconcile state unlock --state {quoted} {held.id}"
+        with CliRunner().isolation() as (_, err, _):
+            with pytest.raises(SystemExit):
+                main(shlex.split(hint)[1:])
+            said = err.getvalue().decode()
+        assert f"{state_file}: state is locked by {held.describe()}, and that process" in said

@@ -65,6 +65,7 @@ class Inputs:
     connect: Callable[[Credentials], Twin24Client]
     api_url: str
     timezone: str
+    state_flags: str = ""  # what a suggested state command needs to act on this state
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -77,7 +78,7 @@ def run(inputs: Inputs) -> list[Check]:
         store = None
         checks += [Check("state", "fail", str(exc)), not_checked("lock", "no usable state")]
     if store is not None:
-        checks += [state(store), lock(store)]
+        checks += [state(store), lock(store, inputs.state_flags)]
     try:
         credentials: Credentials | None = inputs.credentials()
     except ReconcileError as exc:
@@ -194,7 +195,7 @@ def state(store: Store) -> Check:
     return Check("state", "ok", found)
 
 
-def lock(store: Store) -> Check:
+def lock(store: Store, state_flags: str = "") -> Check:
     """The state lock free, or who holds it (read without taking it). A lock held by a live
     run warns: that run may be working now; apply and the state commands wait or stop."""
     try:
@@ -211,7 +212,8 @@ def lock(store: Store) -> Check:
         "lock",
         "warn",
         f"{maybe} by {info.describe()}: apply and the state commands fail until it ends (or "
-        f"wait with --lock-timeout); if that run is dead: reconcile state unlock {info.id}",
+        f"wait with --lock-timeout); if that run is dead: reconcile state unlock{state_flags} "
+        f"{info.id}",
     )
 
 
