@@ -18,9 +18,10 @@ import httpx
 import pytest
 from tokens import b64, jwt
 
-from reconciler.apply import auth
-from reconciler.apply.auth import Credentials, read_credentials, token_expiry
+from reconciler.apply import auth, expiry
+from reconciler.apply.auth import Credentials, read_credentials
 from reconciler.apply.client import InDoubt, Timeouts, Twin24Client
+from reconciler.apply.expiry import token_expiry
 from reconciler.apply.secrets import Secrets
 from reconciler.errors import ApiError, AuthError
 
@@ -81,13 +82,13 @@ def credentials(
     ],
 )
 def test_token_expiry_reads_exp_only(token: str, jwt_: bool, expires: datetime | None) -> None:
-    assert token_expiry(token) == auth.TokenExpiry(jwt_, expires)
+    assert token_expiry(token) == expiry.TokenExpiry(jwt_, expires)
 
 
 def test_when_says_the_utc_time_and_how_far() -> None:
-    assert auth.when(NOW + timedelta(hours=5), NOW) == "2030-06-01 17:00 UTC (in 5 h)"
-    assert auth.when(NOW - timedelta(days=4), NOW) == "2030-05-28 12:00 UTC (4 days ago)"
-    assert auth.when(NOW + timedelta(seconds=20), NOW) == "2030-06-01 12:00 UTC (in 1 min)"
+    assert expiry.when(NOW + timedelta(hours=5), NOW) == "2030-06-01 17:00 UTC (in 5 h)"
+    assert expiry.when(NOW - timedelta(days=4), NOW) == "2030-05-28 12:00 UTC (4 days ago)"
+    assert expiry.when(NOW + timedelta(seconds=20), NOW) == "2030-06-01 12:00 UTC (in 1 min)"
 
 
 # --- a token ------------------------------------------------------------------------------

@@ -7,12 +7,11 @@
                                 sandbox's fixed token is used (a real token is never read)
     Credentials                 the bearer token, its kind and source, the run's `Secrets`, the
                                 warnings to show, `renew()` (a login made again, once per 401)
-    token_expiry(token)         a JWT's `exp` (the claim only: no signature check)
 
 Everything is read, and the login made, before anything is sent to the task API; every
 failure is an `AuthError` that names the file, the variable or the IAM URL and the status,
-never a secret. A token that is a JWT is refused once expired and warned about within
-`EXPIRY_WARNING` (a login's token is refused when expired, never warned about: it is renewed).
+never a secret. A token that is a JWT is refused once expired and warned about within a day
+(`expiry.py`); a login's token is refused when expired, never warned about: it is renewed.
 The login request has the client's time limits and overall deadline (`deadline.py`), its
 answer is read bounded (`answer.py`), and a redirect is never followed: the password goes
 to the IAM URL given and nowhere else, and only over https (or http to this machine).
@@ -20,16 +19,12 @@ to the IAM URL given and nowhere else, and only over https (or http to this mach
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import ipaddress
 import json
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -39,6 +34,7 @@ import httpx
 from reconciler.apply import deadline
 from reconciler.apply.answer import Answer, AnswerTooLarge, read_answer
 from reconciler.apply.client import TOKEN_ENV, Timeouts, check_token, read_token
+from reconciler.apply.expiry import LOGIN_HINT, check_expiry, token_expiry
 from reconciler.apply.secrets import Secrets
 from reconciler.errors import AuthError
 
@@ -47,10 +43,7 @@ LOGIN_ENV: Final = "TWIN24_LOGIN"
 PASSWORD_ENV: Final = "TWIN24_PASSWORD"
 LOGIN_PATH: Final = "/auth/login"
 LOGIN_TTL: Final = 3600  # seconds asked of the IAM: a run that outlives it logs in again
-EXPIRY_WARNING: Final = timedelta(hours=24)
 MAX_ERROR_TEXT: Final = 200
-LOGIN_HINT: Final = "a login does not expire: set TWIN24_LOGIN and TWIN24_PASSWORD instead"
-_JWT_PART = re.compile(r"[A-Za-z0-9_-]+")
 _USER_AGENT: Final = "reconcile (campaigns-as-code)"
 _TIMEOUTS: Final = Timeouts()
 
@@ -59,53 +52,6 @@ Kind = Literal["token", "login", "sandbox"]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class TokenExpiry:
-    """What a token says of its expiry: whether it is a JWT, and its `exp` if it has one."""
-
-    jwt: bool
-    expires: datetime | None = None
-
-
-def token_expiry(token: str) -> TokenExpiry:
-    """A JWT's `exp` claim (three base64url parts, a JSON object header and payload); no
-    signature check. Any other token, or a JWT without a usable `exp`, has no expiry."""
-    parts = token.split(".")
-    if len(parts) != 3 or not all(_JWT_PART.fullmatch(p) for p in parts[:2]):
-        return TokenExpiry(False)
-    try:
-        header, payload = (json.loads(_b64url(part)) for part in parts[:2])
-    except (ValueError, binascii.Error, RecursionError):
-        return TokenExpiry(False)
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        return TokenExpiry(False)
-    exp = payload.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-        return TokenExpiry(True)
-    try:
-        return TokenExpiry(True, datetime.fromtimestamp(exp, UTC))
-    except (OverflowError, OSError, ValueError):
-        return TokenExpiry(True)  # past year 9999: as good as none
-
-
-def _b64url(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-def when(moment: datetime, now: datetime) -> str:
-    """`2030-06-02 10:00 UTC (in 5 h)`: a moment for messages, with how far it is from now."""
-    seconds = (moment - now).total_seconds()
-    size = abs(seconds)
-    if size < 3600:
-        span = f"{max(1, round(size / 60))} min"
-    elif size < 72 * 3600:
-        span = f"{round(size / 3600)} h"
-    else:
-        span = f"{round(size / 86400)} days"
-    relative = f"in {span}" if seconds >= 0 else f"{span} ago"
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({relative})"
 
 
 @dataclass(frozen=True)
@@ -271,7 +217,7 @@ class Credentials:
         if self.login is None:
             raise AuthError(f"the token from {self.source} cannot be renewed: {LOGIN_HINT}")
         token = self.login.token(self.secrets)
-        _refuse_expired(token, f"the login at {self.login.url}", self._now(), login=True)
+        check_expiry(token, f"the login at {self.login.url}", self._now(), login=True)
         self._token = token
         self.expiry = token_expiry(token)
         return token
@@ -308,7 +254,7 @@ def read_credentials(
                 f"both a token ({source}) and a login ({LOGIN_ENV}, {PASSWORD_ENV} or "
                 "--password-file) are set: the token is used; unset the one you do not mean"
             )
-        warning = _refuse_expired(token, source, now()) if refuse_expired else None
+        warning = check_expiry(token, source, now()) if refuse_expired else None
         warnings += [warning] if warning else []
         return Credentials("token", source, token, secrets, warnings=warnings, now=now)
     if email:
@@ -325,7 +271,7 @@ def read_credentials(
                 f"e-mail and the password `sandbox`; or unset {LOGIN_ENV} to use its own token)"
             ) from None
         if refuse_expired:
-            _refuse_expired(token, f"the login at {login.url}", now(), login=True)
+            check_expiry(token, f"the login at {login.url}", now(), login=True)
         given = f"--password-file {password_file}" if password_file else PASSWORD_ENV
         source = f"{LOGIN_ENV} and {given}, at {login.url}"
         return Credentials("login", source, token, secrets, login=login, now=now)
@@ -388,27 +334,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _refuse_expired(token: str, source: str, now: datetime, *, login: bool = False) -> str | None:
-    """Raise AuthError for an expired JWT; return a warning when it expires within
-    EXPIRY_WARNING (never for a login's token: a new login renews it)."""
-    expires = token_expiry(token).expires
-    if expires is None:
-        return None
-    if expires <= now:
-        if login:
-            raise AuthError(
-                f"{source} gave a token that expired at {when(expires, now)} by this machine's "
-                "clock; nothing was sent to the task API: check this machine's clock"
-            )
-        raise AuthError(
-            f"the Twin24 token from {source} expired at {when(expires, now)}; nothing was "
-            f"sent: get a new token, or use a login ({LOGIN_HINT})"
-        )
-    if not login and expires - now <= EXPIRY_WARNING:
-        return (
-            f"the Twin24 token from {source} expires at {when(expires, now)}: renew it before "
-            f"then ({LOGIN_HINT})"
-        )
-    return None

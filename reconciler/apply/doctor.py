@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reconciler import DISTRIBUTION, __version__
-from reconciler.apply.auth import EXPIRY_WARNING, LOGIN_HINT, Credentials, token_expiry, when
+from reconciler.apply.auth import Credentials
 from reconciler.apply.client import Twin24Client
+from reconciler.apply.expiry import EXPIRY_WARNING, LOGIN_HINT, token_expiry, when
 from reconciler.apply.listing import KNOWN_SHAPES
 from reconciler.errors import ApiError, AuthError, ListAnswerError, ReconcileError
 from reconciler.state.store import Store
