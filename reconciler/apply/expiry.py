@@ -1,8 +1,8 @@
 """A token's expiry: a JWT's `exp` claim (no signature check), and what is said about it.
 
-    token_expiry(token)   TokenExpiry(jwt, expires): any other token has no expiry
-    check_expiry(...)     raise AuthError for an expired token; a warning within 24 hours
-    when(moment, now)     `2030-06-02 10:00 UTC (in 5 h)`, for messages
+token_expiry(token)   TokenExpiry(jwt, expires): any other token has no expiry
+check_expiry(...)     raise AuthError for an expired token; a warning within 24 hours
+when(moment, now)     `2030-06-02 10:00 UTC (in 5 h)`, for messages
 """
 
 from __future__ import annotations
