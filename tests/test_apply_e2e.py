@@ -388,15 +388,18 @@ def test_the_token_never_appears_in_output_state_journal_backup_or_plan_file(
     # A held create keeps its pending record (journal file, or workspace row) long enough
     # to read it.
     keys += write_campaigns(workdir, 1, first=2)
-    sandbox.hang_next(1, 1.0)
+    gate = sandbox.hold_next(1)
     proc = start_apply(sandbox.url, "--token-file", str(token_file), env=no_env)
-    wait_for(lambda: sandbox.create_requests == 3, what="the held create", proc=proc)
-    during = reconcile("state", "pull")  # the state as a file, on either backend
-    assert during.code == 0 and backend.pending() == ["c002"], during.output
-    stored = [during.stdout]
-    if backend.kind == "file":
-        stored.append(JOURNAL.read_text(encoding="utf-8"))
-        assert '"op":"pending"' in stored[-1]
+    try:
+        wait_for(lambda: sandbox.create_requests == 3, what="the held create", proc=proc)
+        during = reconcile("state", "pull")  # the state as a file, on either backend
+        assert during.code == 0 and backend.pending() == ["c002"], during.output
+        stored = [during.stdout]
+        if backend.kind == "file":
+            stored.append(JOURNAL.read_text(encoding="utf-8"))
+            assert '"op":"pending"' in stored[-1]
+    finally:
+        gate.set()
     held = finish(proc)
     outputs.append(held.output)
     assert held.code == 0, held.output
@@ -554,20 +557,27 @@ def test_a_retry_after_past_the_cap_stops_apply(
 def test_two_applies_at_once_one_fails_on_the_lock_or_waits(
     start_sandbox: StartSandbox, backend: StateBackend, three: list[str]
 ) -> None:
-    sandbox = start_sandbox(latency=0.2)
+    sandbox = start_sandbox()
+    gate = sandbox.hold_next(1)  # the first create stays in flight until the test says so
     first = start_apply(sandbox.url, "--parallelism", "1")
     try:
-        wait_for(lambda: backend.lock_holder_pid() == first.pid, what="the lock", proc=first)
-        waiting = start_apply(sandbox.url, "--lock-timeout", "30")
+        wait_for(
+            lambda: sandbox.create_requests == 1 and backend.lock_holder_pid() == first.pid,
+            what="the held create",
+            proc=first,
+        )
+        waiting = start_apply(sandbox.url, "--lock-timeout", "60")
 
         at_once = apply(sandbox.url)
 
         assert at_once.code == 1
         assert f"state is locked by pid {first.pid} on host " in at_once.stderr
         assert "(reconcile apply)" in at_once.stderr
+        gate.set()
         done = finish(first)
         waited = finish(waiting)
     finally:
+        gate.set()
         if first.poll() is None:
             first.kill()
     assert done.code == 0, done.output

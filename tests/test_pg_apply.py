@@ -269,19 +269,26 @@ def test_two_applies_on_one_workspace_one_fails_on_the_lock_the_other_waits(
     workdir: Path,
 ) -> None:
     keys = write_campaigns(workdir, 3)
-    sandbox = start_sandbox(latency=0.2)
+    sandbox = start_sandbox()
+    gate = sandbox.hold_next(1)  # the first create stays in flight until the test says so
     first = start(pg, sandbox.url, "--parallelism", "1")
     try:
-        wait_for(lambda: pg.lock_holder_pid() == first.pid, what="the lock", proc=first)
-        waiting = start(pg, sandbox.url, "--lock-timeout", "30")
+        wait_for(
+            lambda: sandbox.create_requests == 1 and pg.lock_holder_pid() == first.pid,
+            what="the held create",
+            proc=first,
+        )
+        waiting = start(pg, sandbox.url, "--lock-timeout", "60")
 
         at_once = pg_apply(pg, sandbox.url)
 
         line = one_line_error(at_once)
         assert f"state is locked by pid {first.pid} on host " in line
         assert "(reconcile apply), lock id " in line and "--lock-timeout" in line
+        gate.set()
         done, waited = finish(first), finish(waiting)
     finally:
+        gate.set()
         first.kill()
     assert done.code == 0, done.output
     assert waited.code == 0 and "Apply: 0 created" in waited.stdout, waited.output

@@ -117,6 +117,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     hang: float = 0.0  # seconds to wait before answering (or dropping)
     drop: bool = False  # cut the connection instead of answering
+    gate: threading.Event | None = None  # answer only once it is set (`hold_next`)
     raw: bytes | None = None  # sent as it is (text/html) instead of `body` as JSON
 
 
@@ -202,6 +203,13 @@ class SandboxApi:
         """The next `n` valid creates are stored, then answered `seconds` later."""
         self._queue(self._after, n, Reply(0, hang=seconds))
 
+    def hold_next(self, n: int = 1) -> threading.Event:
+        """The next `n` valid creates are stored, then answered once the returned event is set:
+        a test decides when a create in flight ends, whatever the machine's speed."""
+        gate = threading.Event()
+        self._queue(self._after, n, Reply(0, gate=gate))
+        return gate
+
     @property
     def create_requests(self) -> int:
         """Create POSTs received, whatever their outcome."""
@@ -226,7 +234,14 @@ class SandboxApi:
     def _queue(self, queue: deque[Reply], n: int, reply: Reply) -> None:
         with self._lock:
             queue.extend(
-                Reply(reply.status, reply.body, dict(reply.headers), reply.hang, reply.drop)
+                Reply(
+                    reply.status,
+                    reply.body,
+                    dict(reply.headers),
+                    reply.hang,
+                    reply.drop,
+                    gate=reply.gate,
+                )
                 for _ in range(n)
             )
 
@@ -234,10 +249,12 @@ class SandboxApi:
         """The sandbox's own clock (for its Date header): ours plus `clock_skew`."""
         return utc_now() + self._skew
 
-    def pause(self, seconds: float | None) -> None:
-        """Sleep, but wake up when the sandbox stops."""
+    def pause(self, seconds: float | None, gate: threading.Event | None = None) -> None:
+        """Sleep (and wait for `gate`, if any), but wake up when the sandbox stops."""
         if seconds:
             self._stopping.wait(seconds)
+        while gate is not None and not gate.is_set() and not self._stopping.is_set():
+            gate.wait(0.05)
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -334,7 +351,7 @@ class SandboxApi:
         with self._lock:
             fault = self._after.popleft() if self._after else None
         if fault is not None:
-            reply.hang, reply.drop = fault.hang, fault.drop
+            reply.hang, reply.drop, reply.gate = fault.hang, fault.drop, fault.gate
         else:
             reply.hang = self.options.hang_seconds or 0.0
             reply.drop = drop_roll < self.options.drop_after_receive_rate

@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -34,7 +34,7 @@ POLL_INTERVAL = 0.05  # how quickly stop() is noticed
 class Sandbox(SandboxApi):
     """The Twin24-compatible API on loopback; `start()` serves it from a daemon thread.
 
-    Fault hooks (`fail_next`, `drop_next`, `hang_next`, `rate_limit_next`) and counters
+    Fault hooks (`fail_next`, `drop_next`, `hang_next`, `hold_next`, `rate_limit_next`) and counters
     (`create_requests`, `tasks`) come from `SandboxApi`.
     """
 
@@ -44,6 +44,8 @@ class Sandbox(SandboxApi):
         super().__init__(options, clock=clock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._busy = 0
+        self._busy_lock = threading.Lock()
 
     def start(self) -> None:
         """Bind and serve in a background thread; raises ReconcileError if the port is taken."""
@@ -78,6 +80,23 @@ class Sandbox(SandboxApi):
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a request as in flight while it is being answered."""
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered now (a create of a killed client may still be landing)."""
+        with self._busy_lock:
+            return self._busy
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -166,12 +185,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         sandbox = self.server.sandbox
+        with sandbox.serving():
+            self._answer(sandbox)
+
+    def _answer(self, sandbox: Sandbox) -> None:
         sandbox.pause(sandbox.options.latency)
         body = self._read_body()
         if body is None:
             return
         reply = sandbox.handle(self.command, self.path, self.headers.get("Authorization"), body)
-        sandbox.pause(reply.hang)
+        sandbox.pause(reply.hang, reply.gate)
         if reply.drop:
             self.log_message('"%s" stored, then the connection was cut', self.requestline)
             self.close_connection = True
