@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -505,7 +506,10 @@ def test_a_5xx_create_is_never_resent_without_retry_pending(
 
     later = apply(sandbox.url, env=cli_env(RECONCILE_PENDING_GRACE="0"))  # no --retry-pending
     assert later.code == 1, later.output
-    assert "re-send with --retry-pending c000" in later.stdout
+    assert (
+        f"re-send it with `reconcile apply --api-url {sandbox.url} --retry-pending c000`"
+        in later.stdout
+    )
     assert sandbox.create_requests == 3
     assert backend.pending() == ["c000"]
 
@@ -601,14 +605,16 @@ def test_a_lost_state_refuses_every_create_and_names_the_import_commands(
     result = apply(sandbox.url)
 
     assert result.code == 1, result.output
-    commands = re.findall(r"run `(reconcile import \S+ \S+)`", result.stderr)
+    commands = re.findall(r"run `(reconcile import [^`]+)`", result.stderr)
     assert len(commands) == 3, result.stderr
     assert sandbox.tasks == tasks and sandbox.create_requests == 3
     assert nothing_written(backend)  # nothing happened, so nothing was written
-    for command in commands:
-        _, _, key, identity = command.split()
+    for command in commands:  # run as printed: the --api-url of the apply comes along
+        words = shlex.split(command)
+        assert words[:4] == ["reconcile", "import", "--api-url", sandbox.url], command
+        key, identity = words[4:]
         assert tasks[identity]["name"] == name_of(key)
-        imported = reconcile("import", key, identity, "--api-url", sandbox.url)
+        imported = reconcile(*words[1:])
         assert imported.code == 0, imported.output
     assert_plan_empty(sandbox.url)
     assert_in_sync(sandbox, three, backend)
@@ -747,7 +753,7 @@ def test_check_remote_finds_halted_tasks_and_unknown_remote_tasks(
     assert (
         f"+ c003: remote task {stray} named 'E2E campaign 003' is not in the state" in both.stdout
     )
-    assert f"`reconcile import c003 {stray}`" in both.stdout
+    assert f"`reconcile import --api-url {sandbox.url} c003 {stray}`" in both.stdout
     assert "check-remote: 2 difference(s), 4 remote task(s)." in both.stdout
     assert len(sandbox.tasks) == 4
 

@@ -308,12 +308,15 @@ def test_non_utf8_state_and_plan_file_names(sandbox: FaultySandbox, three: list[
     state, plan = os.fsdecode(b"st\xff.json"), os.fsdecode(b"pl\xfe.json")
     saved = run("plan", "--state", state, "--out", plan)
     assert saved.code == 0, saved.stderr
-    assert "Saved the plan to pl\\udcfe.json; `reconcile apply pl\\udcfe.json`" in saved.stderr
+    assert (
+        "Saved the plan to pl\\udcfe.json; `reconcile apply --state 'st\\udcff.json' "
+        "'pl\\udcfe.json'`" in saved.stderr
+    )
     applied = run("apply", plan, "--state", state, "--rate", "0")
     assert applied.code == 0, applied.stderr
     assert run("state", "list", "--state", state).stdout.count("\tcreated\t") == 3
     stale = run("apply", plan, "--state", state)
-    assert stale.code == 1 and "error: the saved plan is stale" in stale.stderr
+    assert stale.code == 1 and "error: the saved plan pl\\udcfe.json is stale" in stale.stderr
     missing = run("apply", os.fsdecode(b"no\xfd.json"), "--state", state)
     assert missing.code == 1
     assert_clear(missing)

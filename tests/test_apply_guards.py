@@ -55,7 +55,7 @@ def test_a_flagged_create_is_refused_before_anything_is_sent_and_others_go_on(
     [line] = [line for line in result.lines if "new.yaml" in line]
     assert line.startswith("campaigns/new.yaml:1:1: error: not sent: new has the name 'Task old'")
     assert "add `- {from: old, to: new}` to _moved.yaml" in line
-    assert line.endswith("pass --allow-duplicate new")
+    assert line.endswith("run `reconcile apply --allow-duplicate new`")
     assert sorted(result.state.campaigns) == ["old", "other"]
 
 
@@ -85,7 +85,7 @@ def test_a_name_another_key_replaced_on_the_platform_is_refused(store: FileStore
         "a: the platform's task id-x1 named 'Task a' is a task x replaced in the state "
         "(a probable rename)" in refused.text
     )
-    assert "Halt it on the platform and pass --allow-duplicate a" in refused.text
+    assert "Halt it on the platform and run `reconcile apply --allow-duplicate a`" in refused.text
 
     allowed = run(store, client, [create("a")], allow_duplicate=("a",))
     assert client.calls == ["Task a"] and allowed.report.exit_code == 0
@@ -205,7 +205,8 @@ def test_not_found_says_how_the_skew_was_allowed_for(store: FileStore) -> None:
     assert result.report.in_doubt == [("a", "not found on the platform")]
     assert (
         "no task named 'Task a' was created on the platform since then (its clock is 15 min "
-        "behind ours, allowed for); if you are sure, re-send with --retry-pending a"
+        "behind ours, allowed for); if you are sure, re-send it with `reconcile apply "
+        "--retry-pending a`"
     ) in result.text
 
 

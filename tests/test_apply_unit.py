@@ -578,7 +578,7 @@ def test_an_in_doubt_create_not_found_waits_for_the_grace_period(store: FileStor
 
     late = run(store, client, actions, clock=lambda: NOW + timedelta(minutes=3))
     assert late.report.in_doubt == [("a", "not found on the platform")]
-    assert "re-send with --retry-pending a" in late.text
+    assert "re-send it with `reconcile apply --retry-pending a`" in late.text
 
     retried = run(
         store, client, actions, clock=lambda: NOW + timedelta(minutes=3), retry_pending=("a",)

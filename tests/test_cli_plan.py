@@ -207,7 +207,7 @@ def test_max_creates_is_shown_but_never_blocks_the_plan(project: Path) -> None:
         (["frobnicate"], "No such command 'frobnicate'"),
         (["plan", "--format", "yaml"], "Invalid value for '--format'"),
         (["plan", "--timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
-        (["state", "rm"], "Missing argument 'KEY'"),
+        (["state", "rm"], "Missing argument 'KEY...'"),
         (["state", "mv", "a"], "Missing argument 'NEW'"),
         (["import", "a"], "Missing argument 'IDENTITY'"),
     ],
@@ -384,7 +384,16 @@ def test_state_edits_that_cannot_apply_change_nothing(project: Path) -> None:
         ),
         (
             ("state", "mv", "a", "sub/b"),
-            "error: the state already has 'sub/b'; remove it first if it is stale\n",
+            "error: the state already has 'sub/b'; if that entry is stale, `reconcile state rm "
+            "sub/b` first; nothing was changed\n",
+        ),
+        (
+            ("state", "mv", "a", "a"),
+            "error: OLD and NEW are the same key ('a'); nothing to move\n",
+        ),
+        (
+            ("state", "rm", "a", "nope", "sub/b", "gone"),
+            "error: no state entries 'nope', 'gone'; see `reconcile state list`\n",
         ),
     ):
         result = run(*args)

@@ -71,8 +71,8 @@ REFUSAL = (
     "'NPS survey Q3 2030' of survey/nps-q3 in the state (a probable rename): creating it would "
     "start a second task with that name and call everyone again. If the file was renamed, add "
     "`- {from: survey/nps-q3, to: survey/nps-q3-v2}` to _moved.yaml in the campaigns folder, or "
-    "run `reconcile state mv survey/nps-q3 survey/nps-q3-v2`; if a second task is really "
-    "wanted, pass --allow-duplicate survey/nps-q3-v2\n"
+    "run `reconcile state mv survey/nps-q3 survey/nps-q3-v2`; if a second task "
+    "is really wanted, run `reconcile apply --api-url URL --allow-duplicate survey/nps-q3-v2`\n"
 )
 
 
@@ -90,7 +90,8 @@ def test_a_renamed_and_edited_file_is_refused_with_one_task_on_the_server(
     refused = apply(sandbox.url)
 
     assert refused.code == 1, refused.output
-    assert refused.stderr == REFUSAL
+    # The apply it suggests repeats the --api-url given; `state mv` takes none.
+    assert refused.stderr == REFUSAL.replace("URL", sandbox.url)
     assert SUMMARY.format(0, 0, 0, 1, 0) in refused.stdout
     assert len(names(sandbox)[NPS]) == 1 and len(sandbox.tasks) == 3
     assert sandbox.create_requests == 3
@@ -151,14 +152,15 @@ def test_after_a_replace_check_remote_exits_0_and_a_lost_state_names_the_live_ta
     assert lost.code == 1
     assert SUMMARY.format(0, 0, 0, 3, 0) in lost.stdout
     assert (
-        f"If it is this campaign, run `reconcile import survey/nps-q3 {new}` (the newest; "
+        f"If it is this campaign, run `reconcile import --api-url {sandbox.url} survey/nps-q3 "
+        f"{new}` (the newest; "
         f"{old}: older or halted, probably tasks it replaced)"
     ) in lost.stderr
     assert len(sandbox.tasks) == 4 and sandbox.create_requests == 4
     drift = run("check-remote", "--api-url", sandbox.url)
     assert drift.code == 2
     assert f"+ survey/nps-q3: remote task {new}, {old} named {NPS!r}" in drift.stdout
-    assert f"run `reconcile import survey/nps-q3 {new}`" in drift.stdout
+    assert f"run `reconcile import --api-url {sandbox.url} survey/nps-q3 {new}`" in drift.stdout
 
 
 # --- 3. flags that would do nothing ---------------------------------------------------------

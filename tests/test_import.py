@@ -159,7 +159,9 @@ def test_import_all_adopts_exact_names_and_lists_what_it_cannot_decide(
         "error: survey/nps: 2 tasks named 'NPS survey' are on the platform ("
     )
     assert {first, second} <= set(result.stderr.split("(")[1].split(")")[0].split(", "))
-    assert "Adopt the right one: run `reconcile import survey/nps " in result.stderr
+    assert f"Adopt the right one: run `reconcile import --api-url {sandbox.url} survey/nps " in (
+        result.stderr
+    )
     assert {k: e.identity for k, e in state().campaigns.items()} == {"welcome": welcome}
 
     applied = apply(sandbox.url)  # third is created; survey/nps is refused, never duplicated

@@ -327,11 +327,11 @@ def test_a_create_with_the_payload_of_an_orphan_is_a_probable_rename() -> None:
     assert create.data()["duplicate_of"] == "original"
     assert create.data()["duplicate_by"] == "payload"
     assert plan.duplicates == [create]
-    message = guard_message(create)
+    message = guard_message(create, plan.options)
     assert "renamed has the same payload as original in the state (a probable rename)" in message
     assert "add `- {from: original, to: renamed}` to _moved.yaml" in message
     assert "`reconcile state mv original renamed`" in message
-    assert message.endswith("pass --allow-duplicate renamed")
+    assert message.endswith("run `reconcile apply --allow-duplicate renamed`")
     plan.raise_if_unsafe()  # apply refuses the flagged create itself, one by one
 
 
@@ -352,20 +352,21 @@ def test_a_renamed_and_edited_file_is_a_probable_rename_by_its_name() -> None:
     orphan, create = plan.actions
     assert isinstance(create, Create) and isinstance(orphan, Orphan)
     assert (create.duplicate_of, create.duplicate_by) == ("survey/nps-q3", "name")
-    assert guard_message(create) == (
+    assert guard_message(create, plan.options) == (
         "survey/nps-q3-v2 has the name 'NPS survey Q3 2030' of survey/nps-q3 in the state (a "
         "probable rename): creating it would start a second task with that name and call "
         "everyone again. If the file was renamed, add `- {from: survey/nps-q3, to: "
         "survey/nps-q3-v2}` to _moved.yaml in the campaigns folder, or run `reconcile state mv "
-        "survey/nps-q3 survey/nps-q3-v2`; if a second task is really wanted, pass "
-        "--allow-duplicate survey/nps-q3-v2"
+        "survey/nps-q3 survey/nps-q3-v2`; if a second task is really wanted, run "
+        "`reconcile apply --allow-duplicate survey/nps-q3-v2`"
     )
     text = plan_text.text(plan)
     assert (
         "  PROBABLE RENAME: same name ('NPS survey Q3 2030') as survey/nps-q3 in the state; if "
         "the file was renamed, add `- {from: survey/nps-q3, to: survey/nps-q3-v2}` to "
         "_moved.yaml or run `reconcile state mv survey/nps-q3 survey/nps-q3-v2` (apply refuses "
-        "this create unless --allow-duplicate survey/nps-q3-v2)"
+        "this create; if a second task is really wanted: `reconcile apply --allow-duplicate "
+        "survey/nps-q3-v2`)"
     ) in text.splitlines()
 
 
@@ -401,7 +402,10 @@ def test_a_replace_is_flagged_by_another_key_s_name_not_by_its_own() -> None:
     assert isinstance(action, Replace)
     assert (action.duplicate_of, action.duplicate_by) == ("x", "name")
     assert action.data()["duplicate_of"] == "x"
-    assert "replacing it would start a second task" in guard_message(action)
+    message = guard_message(action, other.options)
+    assert "replacing it would start a second task" in message
+    # the apply it suggests is still this run's: the same target, still a replace
+    assert message.endswith("run `reconcile apply --target r --replace r --allow-duplicate r`")
 
 
 def test_a_move_recorded_in_moved_yaml_is_no_probable_rename(write_campaigns: WriteFiles) -> None:

@@ -63,8 +63,12 @@ def stale(saved: dict[str, Any], api_url: str = API_URL) -> str:
     with pytest.raises(PlanError) as refused:
         check(saved, api_url)
     message = str(refused.value)
-    assert message.startswith("the saved plan is stale: ")
-    assert message.endswith(". Run `reconcile plan` again and review the new plan")
+    assert message.startswith("the saved plan PLANFILE is stale: ")
+    if api_url == API_URL:
+        assert message.endswith(
+            ". Make a new plan with `reconcile plan --out PLANFILE` and review it"
+        )
+    assert len(message) < 400  # one short line, whatever changed
     return message
 
 
@@ -163,7 +167,7 @@ def test_a_moved_serial_makes_the_plan_stale(project: Path) -> None:
     write_state(7)
     saved = plan_out()
     bump(2)
-    assert "state serial 7 -> 9" in stale(saved)
+    assert "the state changed since (serial 7 -> 9)" in stale(saved)
 
 
 def test_a_new_lineage_makes_the_plan_stale(project: Path) -> None:
@@ -171,34 +175,39 @@ def test_a_new_lineage_makes_the_plan_stale(project: Path) -> None:
     saved = plan_out()
     other = "0b7c3f5e-0000-4000-8000-000000000002"
     write_state(7, lineage=other)
-    assert f"state lineage {LINEAGE} -> {other}" in stale(saved)
+    assert f"the state is another one (lineage {LINEAGE} -> {other})" in stale(saved)
 
 
 def test_a_plan_made_with_no_state_is_stale_once_a_state_exists(project: Path) -> None:
     saved = plan_out()
     assert saved["binding"]["lineage"] is None and saved["binding"]["serial"] == 0
     bump(1)
-    assert "the plan was made with no state file, and a state exists now" in stale(saved)
+    assert "it was made with no state file, and a state exists now" in stale(saved)
 
 
 def test_a_lost_state_makes_the_plan_stale(project: Path) -> None:
     write_state(7)
     saved = plan_out()
     STATE.unlink()
-    assert f"state lineage {LINEAGE} -> None" in stale(saved)
+    assert f"the state is another one (lineage {LINEAGE} -> no state file)" in stale(saved)
 
 
 def test_another_api_url_makes_the_plan_stale(project: Path) -> None:
     saved = plan_out()
-    assert f"API URL {API_URL} -> http://127.0.0.1:8080" in stale(saved, "http://127.0.0.1:8080")
+    message = stale(saved, "http://127.0.0.1:8080")
+    assert message == (
+        f"the saved plan PLANFILE is stale: it was made against another API ({API_URL} -> "
+        f"http://127.0.0.1:8080). It was made for {API_URL}: run `reconcile apply --api-url "
+        f"{API_URL} PLANFILE`"
+    )
 
 
 def test_another_tool_or_schema_version_makes_the_plan_stale(project: Path) -> None:
     saved = plan_out()
     saved["binding"] |= {"tool_version": "0.0.1", "schema_version": 0}
     message = stale(saved)
-    assert f"made by reconcile 0.0.1, this is {__version__}" in message
-    assert f"schema version 0 -> {SCHEMA_VERSION}" in message
+    assert f"it was made by reconcile 0.0.1, this is {__version__}" in message
+    assert f"it was made for schema version 0, this is {SCHEMA_VERSION}" in message
 
 
 def test_every_change_is_named_at_once(project: Path, write_campaigns: WriteFiles) -> None:
@@ -207,7 +216,24 @@ def test_every_change_is_named_at_once(project: Path, write_campaigns: WriteFile
     bump(2)
     write_campaigns({"a.yaml": campaign_text("A").replace("cps: 1.03", "cps: 1.05")})
     message = stale(saved)
-    assert "state serial 7 -> 9; campaign files changed: campaigns/a.yaml." in message
+    assert (
+        "the state changed since (serial 7 -> 9); campaign files changed: campaigns/a.yaml."
+        in message
+    )
+
+
+def test_the_cause_comes_first_and_long_lists_are_counted(
+    project: Path, write_campaigns: WriteFiles
+) -> None:
+    """Issue 15: a 600-character line listing every key before the cause."""
+    saved = plan_out()
+    write_campaigns({f"new-{i:03}.yaml": campaign_text(f"N{i}") for i in range(40)})
+    message = stale(saved, "http://127.0.0.1:8080")
+    assert message.startswith("the saved plan PLANFILE is stale: it was made against another API (")
+    assert (
+        "campaign files added: campaigns/new-000.yaml, campaigns/new-001.yaml, "
+        "campaigns/new-002.yaml and 37 more" in message
+    )
 
 
 def test_check_fresh_compares_with_the_state_given(project: Path) -> None:
@@ -215,7 +241,7 @@ def test_check_fresh_compares_with_the_state_given(project: Path) -> None:
     saved = plan_out()
     config, state = now()
     planfile.check_fresh(saved, config.campaigns, state, API_URL)
-    with pytest.raises(PlanError, match="state serial 7 -> 8"):
+    with pytest.raises(PlanError, match=r"the state changed since \(serial 7 -> 8\)"):
         planfile.check_fresh(saved, config.campaigns, replace(state, serial=8), API_URL)
 
 
@@ -298,8 +324,9 @@ def test_a_saved_move_that_would_now_be_a_create_is_stale(project: Path) -> None
     plan = make_plan(config.campaigns, config.moves, state, PlanOptions())
     with pytest.raises(PlanError) as refused:
         planfile.check_fresh(saved, config.campaigns, state, API_URL, plan)
-    assert "a: moved in the saved plan, create now" in str(refused.value)
-    assert "old-a: absent in the saved plan, orphan now" in str(refused.value)
+    assert "2 action(s) differ now (a: moved -> create, old-a: absent -> orphan)" in str(
+        refused.value
+    )
 
 
 def test_the_same_plan_made_again_passes_the_action_check(project: Path) -> None:

@@ -254,7 +254,8 @@ def test_text_shows_replace_moved_and_probable_renames() -> None:
     assert (
         "  PROBABLE RENAME: same payload as orig in the state; if the file was renamed, add "
         "`- {from: orig, to: d}` to _moved.yaml or run `reconcile state mv orig d` "
-        "(apply refuses this create unless --allow-duplicate d)"
+        "(apply refuses this create; if a second task is really wanted: "
+        "`reconcile apply --replace r --allow-duplicate d`)"
     ) in lines
     assert lines[-1] == (
         "Plan: 1 to create, 1 to replace, 1 to move, 1 drifted, 1 orphaned, 0 in doubt."
@@ -319,7 +320,7 @@ def test_markdown_of_five_thousand_creates_stays_under_the_comment_limit() -> No
     assert 0 < shown < 5000
     left = 5000 - shown
     assert f"…and {left} more campaign(s) not shown ({left} create)" in md
-    assert "run `reconcile plan` for the full plan" in md
+    assert "run <code>reconcile plan</code> for the full plan" in md
 
 
 def test_markdown_of_thousands_of_mixed_changes_stays_under_the_limit() -> None:

@@ -161,8 +161,7 @@ def test_backup_holds_the_previous_version(state_path: Path) -> None:
     assert sorted(p.name for p in state_path.parent.iterdir()) == [
         "reconcile.state.json",
         "reconcile.state.json.backup",
-        "reconcile.state.json.lock",
-    ]
+    ]  # the lock file goes with the lock
 
 
 def test_write_needs_the_lock(state_path: Path) -> None:
@@ -441,7 +440,7 @@ def test_a_journal_record_does_not_touch_the_state_file(state_path: Path) -> Non
 # --- lock --------------------------------------------------------------------------------------
 
 
-def test_lock_file_names_the_holder_and_is_emptied_on_release(state_path: Path) -> None:
+def test_lock_file_names_the_holder_and_is_removed_on_release(state_path: Path) -> None:
     store = FileStore(state_path, clock=lambda: datetime(2026, 11, 27, 10, 0, tzinfo=UTC))
     with store.lock("reconcile apply") as info:
         on_disk = json.loads(store.lock_path.read_text())
@@ -453,9 +452,117 @@ def test_lock_file_names_the_holder_and_is_emptied_on_release(state_path: Path) 
             "command": "reconcile apply",
         }
         assert not state_path.exists()  # the lock is never on the state file
-    assert store.lock_path.read_text() == ""
+    assert not store.lock_path.exists()  # removed by its holder, still holding it
     with store.lock("again"):
-        pass
+        assert store.lock_path.exists()
+    assert list(state_path.parent.iterdir()) == []  # nothing left behind
+
+
+def test_the_lock_file_is_removed_after_an_error_too(state_path: Path) -> None:
+    store = FileStore(state_path)
+    with pytest.raises(StateError), store.lock("reconcile state rm"):
+        raise StateError("no state entry 'a'")
+    assert list(state_path.parent.iterdir()) == []
+
+
+LOCK_ROUNDS = 25  # per worker: a few seconds at most on a loaded machine
+
+
+def _hold_in_turn(state_path: Path, holders: list[int], overlaps: list[int]) -> None:
+    for _ in range(LOCK_ROUNDS):
+        with FileStore(state_path).lock("stress", timeout=30):
+            holders.append(1)
+            if len(holders) > 1:
+                overlaps.append(len(holders))
+            time.sleep(0.0005)
+            holders.pop()
+
+
+def test_removing_the_lock_file_never_lets_two_runs_hold_it(state_path: Path) -> None:
+    """The holder unlinks the lock file while it still holds it; a run that flocked the old
+    file (opened before the unlink) must notice and lock the new one. Threads with their own
+    open file descriptions contend exactly as processes do (flock is per open file)."""
+    holders: list[int] = []
+    overlaps: list[int] = []
+    threads = [
+        threading.Thread(target=_hold_in_turn, args=(state_path, holders, overlaps))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
+    assert not FileStore(state_path).lock_path.exists()
+
+
+def test_a_run_that_locked_the_removed_lock_file_locks_the_new_one(
+    state_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race removal opens, made to happen: B opens the lock file, A lets go (removing it),
+    C locks a new lock file, and only then does B's flock on the old file succeed. B must see
+    that the path now names another file and wait for C, never run beside it."""
+    real_flock = fcntl.flock
+    opened, go = threading.Event(), threading.Event()
+    paused: list[bool] = []
+
+    def flock(fd: int, operation: int) -> None:
+        if threading.current_thread().name == "B" and not paused:
+            paused.append(True)
+            opened.set()  # B holds an fd of the old lock file and has not locked it yet
+            go.wait(10)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    c_holds = threading.Event()
+    seen: list[bool] = []
+
+    def run_b() -> None:
+        with FileStore(state_path).lock("B", timeout=10):
+            seen.append(c_holds.is_set())
+
+    a_store = FileStore(state_path)
+    with a_store.lock("A"):
+        b = threading.Thread(target=run_b, name="B")
+        b.start()
+        assert opened.wait(10)
+    assert not a_store.lock_path.exists()
+    c_store = FileStore(state_path)
+    with c_store.lock("C"):
+        c_holds.set()
+        go.set()
+        time.sleep(0.3)  # B's flock on the old file succeeds now; it must not proceed
+        c_holds.clear()
+    b.join(10)
+    assert seen == [False]
+
+
+STRESS_WORKER = """
+import sys, time
+from pathlib import Path
+from reconciler.state.file.store import FileStore
+marker = Path(sys.argv[2])
+for _ in range(int(sys.argv[3])):
+    with FileStore(Path(sys.argv[1])).lock("stress", timeout=30):
+        try:
+            marker.open("x").close()  # fails if another process holds the lock now
+        except FileExistsError:
+            sys.exit(3)
+        time.sleep(0.001)
+        marker.unlink()
+"""
+
+
+def test_removing_the_lock_file_never_lets_two_processes_hold_it(
+    state_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    marker = state_path.with_name("holder")
+    workers = [
+        spawn(processes, STRESS_WORKER, str(state_path), str(marker), str(LOCK_ROUNDS))
+        for _ in range(3)
+    ]
+    assert [worker.wait(timeout=60) for worker in workers] == [0, 0, 0]  # 3: two held it
+    assert not FileStore(state_path).lock_path.exists() and not marker.exists()
 
 
 def test_second_lock_in_the_same_process_is_refused(state_path: Path) -> None:
@@ -520,7 +627,7 @@ def test_unlock_refuses_a_live_holder_and_clears_a_dead_one(
     assert not store.lock_path.exists()
     with store.lock("reconcile apply"):
         pass
-    with pytest.raises(StateError, match="names no holder"):
+    with pytest.raises(StateError, match="no lock file"):
         store.unlock(info.id)  # released normally: nothing to unlock
 
 

@@ -17,6 +17,7 @@ from reconciler.apply import guard
 from reconciler.apply.client import RemoteTask
 from reconciler.config.campaign import Campaign
 from reconciler.errors import StateError
+from reconciler.hints import Hints
 from reconciler.state.model import Entry, State
 
 
@@ -38,13 +39,14 @@ class Recovery:
     skipped: list[str] = field(default_factory=list)
 
 
-def check_local(key: str, state: State, identity: str) -> None:
+def check_local(key: str, state: State, identity: str, hints: Hints | None = None) -> None:
     """The checks that need no request: KEY not applied yet, IDENTITY not recorded anywhere."""
     existing = state.campaigns.get(key)
     if existing is not None and existing.status == "created":
+        forget = (hints or Hints()).command("state rm", key)
         raise StateError(
-            f"{key} is already in the state as {existing.identity}; `reconcile state rm "
-            f"{key}` first if that is wrong"
+            f"{key} is already in the state as {existing.identity}; `{forget}` first if that "
+            "is wrong"
         )
     owner = guard.owners(state).get(identity)
     if owner is not None:
@@ -62,9 +64,10 @@ def adopt_one(
     identity: str,
     created_at: str,
     force: bool = False,
+    hints: Hints | None = None,
 ) -> Adoption:
     """Adopt task `identity` for `campaign`, after checking it against the listed tasks."""
-    check_local(campaign.key, state, identity)
+    check_local(campaign.key, state, identity, hints)
     task = next((t for t in remote if t.identity == identity), None)
     if task is None:
         raise StateError(
@@ -88,7 +91,11 @@ def adopt_one(
 
 
 def adopt_all(
-    campaigns: dict[str, Campaign], state: State, remote: list[RemoteTask], created_at: str
+    campaigns: dict[str, Campaign],
+    state: State,
+    remote: list[RemoteTask],
+    created_at: str,
+    hints: Hints | None = None,
 ) -> Recovery:
     """Adopt every unknown remote task whose name is exactly one unknown campaign's."""
     known = set(guard.owners(state))
@@ -104,7 +111,7 @@ def adopt_all(
             recovery.skipped.append(
                 f"{key}: {len(tasks)} tasks named {tasks[0].name!r} are on the platform "
                 f"({ids}); none was imported. Adopt the right one: "
-                f"{guard.import_hint(key, tasks)}"
+                f"{guard.import_hint(key, tasks, hints or Hints())}"
             )
             continue
         recovery.adopted.append(_adoption(campaigns[key], state, tasks[0], created_at, []))

@@ -188,7 +188,7 @@ class Applier:
                     f"{plan.options.max_creates}; nothing was created"
                 )
             known = set(guard.owners(state)) | set(self.report.adopted)
-            creates, refused = guard.lost_state(creates, known, remote or [])
+            creates, refused = guard.lost_state(creates, known, remote or [], plan.options.hints)
             self._refuse(refused, "exists on the platform")
             self._creates(creates, state, journal)
         except StateError as exc:  # only a journal record fails so: nothing more was sent
@@ -200,7 +200,9 @@ class Applier:
             self.report.stopped, self.report.signal = self.stop.reason, self.stop.signal
         if self.journal_error is not None or folded is not None:
             raise StateError(
-                failure.message(self.report, self.journal_error, folded, journal.where)
+                failure.message(
+                    self.report, self.journal_error, folded, journal.where, plan.options
+                )
             )
         return self.report
 
@@ -276,7 +278,14 @@ class Applier:
             entry = state.campaigns[action.key]
             retry = action.key in self.options.retry_pending
             found = doubt.resolve(
-                action.key, entry, state, self.client, self.clock(), pending_grace(), retry
+                action.key,
+                entry,
+                state,
+                self.client,
+                self.clock(),
+                pending_grace(),
+                retry,
+                plan.options,
             )
             (self.error if found.error else self.echo)(found.message)
             if found.adopt is not None:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from reconciler.apply import client as api
 from reconciler.apply import guard
+from reconciler.plan.plan import PlanOptions
 from reconciler.state.model import Entry, State
 from reconciler.state.store import iso_z
 
@@ -48,8 +49,11 @@ def resolve(
     now: datetime,
     grace: timedelta,
     retry: bool,
+    options: PlanOptions,
 ) -> Resolution:
-    """Resolve the pending `entry` of `key`; `now` is our clock, `retry` --retry-pending."""
+    """Resolve the pending `entry` of `key`; `now` is our clock, `retry` --retry-pending,
+    `options` the plan's (for the commands the messages suggest)."""
+    adopt = options.command("import", key, "ID")
     since = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
     name = str(entry.payload.get("name"))
     known = set(guard.owners(state))
@@ -63,7 +67,7 @@ def resolve(
         why = "without a creation time" if undated else "and sends no Date header to compare"
         return Resolution(
             f"? {key}: the platform lists {ids} named {name!r} {why}, so apply cannot tell "
-            f"whether it is this create. If it is, run `reconcile import {key} ID`",
+            f"whether it is this create. If it is, run `{adopt}`",
             doubt=f"cannot date {ids}",
             error=True,
         )
@@ -76,7 +80,7 @@ def resolve(
         ids = ", ".join(t.identity for t in matches)
         return Resolution(
             f"? {key}: {len(matches)} tasks named {name!r} were created since "
-            f"{entry.created_at}: {ids}. Keep one with `reconcile import {key} ID` (and halt "
+            f"{entry.created_at}: {ids}. Keep one with `{adopt}` (and halt "
             "the others on the platform)",
             doubt=f"several tasks match: {ids}",
             error=True,
@@ -92,8 +96,7 @@ def resolve(
         return Resolution(
             f"? {key}: no task named {name!r} was created since {entry.created_at}, but older "
             f"ones the state does not know are on the platform ({ids}); apply does not "
-            f"re-create it while they exist. If one is this campaign's, run "
-            f"`reconcile import {key} ID`",
+            f"re-create it while they exist. If one is this campaign's, run `{adopt}`",
             doubt=f"older tasks with its name: {ids}",
             error=True,
         )
@@ -104,8 +107,8 @@ def resolve(
     clock = f" (its clock is {guard.describe_skew(skew)}, allowed for)" if skew is not None else ""
     return Resolution(
         f"? {key}: a create was sent at {entry.created_at} but no task named {name!r} was "
-        f"created on the platform since then{clock}; if you are sure, re-send with "
-        f"--retry-pending {key}",
+        f"created on the platform since then{clock}; if you are sure, re-send it with "
+        f"`{options.command('apply', flags=[('--retry-pending', key)])}`",
         doubt="not found on the platform",
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from reconciler.apply import guard
 from reconciler.apply.client import RemoteTask
+from reconciler.hints import Hints
 from reconciler.state.model import State
 
 
@@ -23,15 +24,21 @@ class Drift:
     notes: list[str] = field(default_factory=list)
 
 
-def compare(state: State, names: dict[str, str], remote: list[RemoteTask]) -> Drift:
-    """Compare `state` with `remote`; `names` maps each campaign's name to its key."""
+def compare(
+    state: State, names: dict[str, str], remote: list[RemoteTask], hints: Hints | None = None
+) -> Drift:
+    """Compare `state` with `remote`; `names` maps each campaign's name to its key; `hints`
+    the run's context, for the commands the findings suggest."""
+    hints = hints or Hints()
     drift = Drift()
     by_id = {t.identity: t for t in remote}
     owned = guard.owners(state)
     for key, entry in sorted(state.campaigns.items()):
         task = by_id.get(entry.identity or "")
         if entry.status != "created":
-            drift.findings.append(f"? {key}: pending (a create is in doubt); run `reconcile apply`")
+            drift.findings.append(
+                f"? {key}: pending (a create is in doubt); run `{hints.command('apply')}`"
+            )
         elif task is None:
             drift.findings.append(f"- {key}: task {entry.identity} is gone from the platform")
         elif task.status == "HALTED":
@@ -60,6 +67,6 @@ def compare(state: State, names: dict[str, str], remote: list[RemoteTask]) -> Dr
         else:
             drift.findings.append(
                 f"+ {key}: remote task {ids} named {name!r} is not in the state; adopt it: "
-                f"{guard.import_hint(key, tasks)}"
+                f"{guard.import_hint(key, tasks, hints)}"
             )
     return drift

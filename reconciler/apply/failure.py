@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from reconciler.apply.apply import ApplyReport
     from reconciler.errors import StateError
+    from reconciler.plan.plan import PlanOptions
 
 MAX_KEYS = 10  # keys named in the message; the rest are counted
 
@@ -22,8 +23,10 @@ def message(
     journal_error: StateError | None,
     fold_error: StateError | None,
     journal: str,
+    options: PlanOptions,
 ) -> str:
     """One message: the cause, what was done and where it is recorded, what was not sent."""
+    again = options.command("apply")
     parts = [f"{journal_error}; nothing more was sent"] if journal_error else []
     done = "; ".join(
         f"{label} {keys(found)}"
@@ -42,12 +45,12 @@ def message(
         parts.append(
             f"{'Done: ' + done if done else 'Nothing was created'}. This run's records are in "
             f"{journal}: keep that file (never delete it); once the cause is fixed, "
-            "`reconcile apply` replays it and looks for every pending create on the platform "
+            f"`{again}` replays it and looks for every pending create on the platform "
             "before it sends anything"
         )
     not_sent = [key for key, _ in report.skipped]
     if not_sent:
-        parts.append(f"Not sent: {keys(not_sent)}; run `reconcile apply` again for them")
+        parts.append(f"Not sent: {keys(not_sent)}; run `{again}` again for them")
     return ". ".join(parts) + "."
 
 

@@ -19,7 +19,16 @@ from datetime import datetime, timedelta
 
 from reconciler.apply.client import RemoteTask
 from reconciler.errors import PlanError
-from reconciler.plan.plan import Action, Create, Plan, Replace, guard_message
+from reconciler.hints import Hints
+from reconciler.plan.plan import (
+    Action,
+    Create,
+    Plan,
+    PlanOptions,
+    Replace,
+    allow_command,
+    guard_message,
+)
 from reconciler.state.model import State
 
 
@@ -69,10 +78,10 @@ def by_name(tasks: Iterable[RemoteTask]) -> dict[str, list[RemoteTask]]:
     return grouped
 
 
-def import_hint(key: str, tasks: list[RemoteTask], command: str = "reconcile import") -> str:
+def import_hint(key: str, tasks: list[RemoteTask], hints: Hints) -> str:
     """`run `reconcile import KEY ID``, ID the live one, with the others named as older."""
     first, *others = live_first(tasks)
-    hint = f"run `{command} {key} {first.identity}`"
+    hint = f"run `{hints.command('import', key, first.identity)}`"
     if others:
         ids = ", ".join(t.identity for t in others)
         hint += f" (the newest; {ids}: older or halted, probably tasks it replaced)"
@@ -91,16 +100,19 @@ def remote_duplicate(
     return None
 
 
-def remote_duplicate_message(action: Action, task: RemoteTask, owner: Owner) -> str:
+def remote_duplicate_message(
+    action: Action, task: RemoteTask, owner: Owner, options: PlanOptions
+) -> str:
     """Why a create is refused because its name is another key's task on the platform."""
     key, old = action.key, owner.key
     whose = f"a task {old} replaced" if owner.replaced else f"{old}'s task"
+    allow = allow_command(action, options)
     fix = (
-        f"halt it on the platform and pass --allow-duplicate {key}, or give {key} another name"
+        f"halt it on the platform and run `{allow}`, or give {key} another name"
         if owner.replaced
         else f"if the file was renamed, add `- {{from: {old}, to: {key}}}` to _moved.yaml in "
-        f"the campaigns folder, or run `reconcile state mv {old} {key}`; if a second task is "
-        f"really wanted, pass --allow-duplicate {key}"
+        f"the campaigns folder, or run `{options.command('state mv', old, key)}`; if a second "
+        f"task is really wanted, run `{allow}`"
     )
     return (
         f"{key}: the platform's task {task.identity} named {task.name!r} is {whose} in the "
@@ -137,9 +149,9 @@ def name_guards(
     for action in plan.creates:
         message = None
         if isinstance(action, Create | Replace) and action.duplicate_of:
-            message = guard_message(action)
+            message = guard_message(action, plan.options)
         elif (hit := remote_duplicate(action, named, owned)) is not None:
-            message = remote_duplicate_message(action, *hit)
+            message = remote_duplicate_message(action, *hit, plan.options)
         if message is not None:
             flagged.add(action.key)
         if message is None or action.key in allow:
@@ -155,7 +167,7 @@ def name_guards(
 
 
 def lost_state(
-    creates: list[Action], known: set[str], remote: list[RemoteTask]
+    creates: list[Action], known: set[str], remote: list[RemoteTask], hints: Hints
 ) -> tuple[list[Action], list[Refusal]]:
     """The lost-state guard: refuse each create whose name a task the state does not know has."""
     named = by_name(remote)
@@ -173,7 +185,7 @@ def lost_state(
                 action,
                 f"a task named {name!r} already exists on the platform ({ids}) but the state "
                 f"does not know it; nothing was sent. If it is this campaign, "
-                f"{import_hint(action.key, unknown)}",
+                f"{import_hint(action.key, unknown, hints)}",
             )
         )
     return allowed, refused

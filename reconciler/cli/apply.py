@@ -22,7 +22,7 @@ from reconciler.cli.options import (
     color,
     plan_options,
 )
-from reconciler.cli.output import say
+from reconciler.cli.output import hints, say
 from reconciler.errors import InputError, ReconcileError
 
 
@@ -38,7 +38,9 @@ def _confirm(planfile_given: bool, auto_approve: bool) -> None:
             "apply needs confirmation: run it on a terminal and answer `yes`, pass "
             "--auto-approve, or apply a saved plan file"
         )
-    answer = click.prompt("Do you want to create these tasks? Only `yes` is accepted", default="")
+    answer = click.prompt(
+        "Do you want to create these tasks? Only `yes` is accepted", default="", show_default=False
+    )
     if answer != "yes":
         raise ReconcileError("apply cancelled; nothing was changed")
 
@@ -148,7 +150,9 @@ def apply(
             campaigns_dir, store.read, targets, replace, timezone, max_creates
         )
         if saved is not None:
-            planfiles.check_fresh(saved, config.campaigns, current, url, the_plan)
+            planfiles.check_fresh(
+                saved, config.campaigns, current, url, the_plan, planfile or "PLANFILE"
+            )
         click.echo(plan_text.text(the_plan, color=color(no_color)), nl=False)
         if the_plan.problems:
             raise InputError(list(the_plan.problems))
@@ -211,7 +215,7 @@ def check_remote(
             say(f"warning: {warning}", err=True)
         remote = services.client.list_tasks()
     names = {c.payload["name"]: key for key, c in config.campaigns.items()}
-    drift = compare(current, names, remote)
+    drift = compare(current, names, remote, hints())
     for line in drift.findings + drift.notes:
         say(line)
     click.echo(f"check-remote: {len(drift.findings)} difference(s), {len(remote)} remote task(s).")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reconciler.cli.options import DEFAULT_STATE, SANDBOX_API_URL, SANDBOX_STATE
+from reconciler.cli.output import hints
 from reconciler.errors import InputError, ReconcileError, StateError
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def build_store(
     from reconciler.state.postgres.store import PostgresStore, is_postgres_url
 
     if state_path is not None and is_postgres_url(state_path):
-        return PostgresStore(state_path, workspace)
+        return PostgresStore(state_path, workspace, hints=hints())
     if workspace != "default":
         raise StateError(
             f"--workspace {workspace!r} needs a postgresql:// --state; a state file has no "
@@ -43,7 +44,8 @@ def build_store(
     if sandbox and state_path is None and not read_only:
         SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
     return FileStore(
-        Path(state_path) if state_path else SANDBOX_STATE if sandbox else DEFAULT_STATE
+        Path(state_path) if state_path else SANDBOX_STATE if sandbox else DEFAULT_STATE,
+        hints=hints(),
     )
 
 
@@ -54,11 +56,13 @@ def read_state_file(path: Path) -> State:
     return FileStore(path).read()
 
 
-def build_postgres_store(state_path: str | None, workspace: str, command: str) -> DatabaseStore:
+def build_postgres_store(
+    state_path: str | None, workspace: str, command: str, sandbox: bool = False
+) -> DatabaseStore:
     """The PostgreSQL store `command` needs; a file --state is refused."""
     from reconciler.state.store import DatabaseStore
 
-    store = build_store(state_path, workspace=workspace)
+    store = build_store(state_path, sandbox, workspace)
     if not isinstance(store, DatabaseStore):
         raise StateError(
             f"`reconcile {command}` needs a postgresql://USER@HOST:PORT/DB --state (or env "
@@ -118,7 +122,7 @@ def build_plan(
     check_timezone(timezone)
     config = build_config(campaigns_dir)
     state = read_state()
-    options = PlanOptions(targets, replace, max_creates, timezone, datetime.now(UTC))
+    options = PlanOptions(targets, replace, max_creates, timezone, datetime.now(UTC), hints())
     return make_plan(config.campaigns, config.moves, state, options), config, state
 
 

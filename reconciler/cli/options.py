@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler.cli.complete import campaign_keys
+from reconciler.hints import SANDBOX_API_URL as SANDBOX_API_URL
 
 CAMPAIGNS = click.option(
     "--campaigns",
@@ -51,7 +52,6 @@ API_URL = click.option(
 )
 DEFAULT_STATE = Path("reconcile.state.json")
 SANDBOX_STATE = Path(".reconcile/sandbox.state.json")
-SANDBOX_API_URL = "sandbox:embedded"
 
 
 TOKEN_FILE = click.option(

@@ -98,6 +98,7 @@ def plan(
         raise SystemExit(1)
     if out is not None:
         planfile.save(out, the_plan, config.campaigns, api_url_of(api_url, sandbox))
-        say(f"Saved the plan to {out}; `reconcile apply {out}` carries out exactly it.", err=True)
+        again = the_plan.options.hints.command("apply", str(out))
+        say(f"Saved the plan to {out}; `{again}` carries out exactly it.", err=True)
     if detailed_exitcode and the_plan.has_changes:
         raise SystemExit(2)

@@ -26,9 +26,21 @@ from reconciler.cli.options import (
     TOKEN_FILE,
     WORKSPACE,
 )
-from reconciler.cli.output import say
+from reconciler.cli.output import hints, say
 from reconciler.errors import StateError
 from reconciler.plan.render import escape
+
+SANDBOX = click.option(
+    "--sandbox", is_flag=True, help="The sandbox's state (.reconcile/sandbox.state.json)."
+)
+
+
+def _unknown(keys: list[str]) -> StateError:
+    listed = ", ".join(repr(k) for k in keys[:5]) + (
+        f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+    )
+    entry = "entry" if len(keys) == 1 else "entries"
+    return StateError(f"no state {entry} {listed}; see `{hints().command('state list')}`")
 
 
 @click.group()
@@ -39,9 +51,10 @@ def state() -> None:
 @state.command("list")
 @STATE
 @WORKSPACE
-def state_list(state_path: str | None, workspace: str) -> None:
+@SANDBOX
+def state_list(state_path: str | None, workspace: str, sandbox: bool) -> None:
     """List the keys in the state with their status and identity."""
-    current = build_store(state_path, workspace=workspace).read()
+    current = build_store(state_path, sandbox, workspace).read()
     for key, entry in sorted(current.campaigns.items()):
         click.echo("\t".join(escape.text(v) for v in (key, entry.status, entry.identity or "-")))
 
@@ -49,14 +62,15 @@ def state_list(state_path: str | None, workspace: str) -> None:
 @state.command("show")
 @STATE
 @WORKSPACE
+@SANDBOX
 @click.argument("key", shell_complete=state_keys)
-def state_show(state_path: str | None, workspace: str, key: str) -> None:
+def state_show(state_path: str | None, workspace: str, sandbox: bool, key: str) -> None:
     """Show one state entry as JSON."""
     import json
 
-    current = build_store(state_path, workspace=workspace).read()
+    current = build_store(state_path, sandbox, workspace).read()
     if key not in current.campaigns:
-        raise StateError(f"no state entry {key!r}; see `reconcile state list`")
+        raise _unknown([key])
     text = json.dumps(current.campaigns[key].to_json(), indent=2, ensure_ascii=False)
     click.echo(escape.json_text(text))
 
@@ -64,37 +78,57 @@ def state_show(state_path: str | None, workspace: str, key: str) -> None:
 @state.command("rm")
 @STATE
 @WORKSPACE
+@SANDBOX
 @LOCK_TIMEOUT
-@click.argument("key", shell_complete=state_keys)
-def state_rm(state_path: str | None, workspace: str, lock_timeout: float, key: str) -> None:
-    """Forget KEY (the task stays on the platform)."""
-    store = build_store(state_path, workspace=workspace)
+@click.argument("keys", metavar="KEY...", nargs=-1, required=True, shell_complete=state_keys)
+def state_rm(
+    state_path: str | None, workspace: str, sandbox: bool, lock_timeout: float, keys: tuple[str]
+) -> None:
+    """Forget every KEY (the tasks stay on the platform): one write, and none at all when a
+    KEY is not in the state."""
+    wanted = list(dict.fromkeys(keys))
+    store = build_store(state_path, sandbox, workspace)
     with store.lock("reconcile state rm", lock_timeout):
         current = store.read()
-        if key not in current.campaigns:
-            raise StateError(f"no state entry {key!r}; see `reconcile state list`")
-        entries = {k: e for k, e in current.campaigns.items() if k != key}
+        missing = [k for k in wanted if k not in current.campaigns]
+        if missing:
+            raise _unknown(missing)
+        entries = {k: e for k, e in current.campaigns.items() if k not in wanted}
         written = store.write(current.with_entries(entries))
-    say(f"Removed {key} from the state (serial {written.serial}); the task stays on the platform.")
+    if len(wanted) == 1:
+        say(
+            f"Removed {wanted[0]} from the state (serial {written.serial}); the task stays on "
+            "the platform."
+        )
+        return
+    for key in wanted:
+        say(f"Removed {key} from the state.")
+    say(f"Removed {len(wanted)} entries (serial {written.serial}); the tasks stay on the platform.")
 
 
 @state.command("mv")
 @STATE
 @WORKSPACE
+@SANDBOX
 @LOCK_TIMEOUT
 @click.argument("old", shell_complete=state_keys)
 @click.argument("new", shell_complete=new_keys)
 def state_mv(
-    state_path: str | None, workspace: str, lock_timeout: float, old: str, new: str
+    state_path: str | None, workspace: str, sandbox: bool, lock_timeout: float, old: str, new: str
 ) -> None:
     """Rename the state entry OLD to NEW (after a campaign file was renamed)."""
-    store = build_store(state_path, workspace=workspace)
+    if old == new:
+        raise StateError(f"OLD and NEW are the same key ({old!r}); nothing to move")
+    store = build_store(state_path, sandbox, workspace)
     with store.lock("reconcile state mv", lock_timeout):
         current = store.read()
         if old not in current.campaigns:
-            raise StateError(f"no state entry {old!r}; see `reconcile state list`")
+            raise _unknown([old])
         if new in current.campaigns:
-            raise StateError(f"the state already has {new!r}; remove it first if it is stale")
+            raise StateError(
+                f"the state already has {new!r}; if that entry is stale, "
+                f"`{hints().command('state rm', new)}` first; nothing was changed"
+            )
         entries = dict(current.campaigns)
         entries[new] = entries.pop(old)
         written = store.write(current.with_entries(entries))
@@ -104,20 +138,22 @@ def state_mv(
 @state.command("unlock")
 @STATE
 @WORKSPACE
+@SANDBOX
 @click.argument("lock_id")
-def state_unlock(state_path: str | None, workspace: str, lock_id: str) -> None:
+def state_unlock(state_path: str | None, workspace: str, sandbox: bool, lock_id: str) -> None:
     """Remove a lock left behind by a dead run."""
-    build_store(state_path, workspace=workspace).unlock(lock_id)
+    build_store(state_path, sandbox, workspace).unlock(lock_id)
     say(f"Removed lock {lock_id}.")
 
 
 @state.command("init")
 @STATE
-def state_init(state_path: str | None) -> None:
+@SANDBOX
+def state_init(state_path: str | None, sandbox: bool) -> None:
     """Create or upgrade the reconcile schema in a PostgreSQL --state (idempotent)."""
     from reconciler.state.postgres.store import SCHEMA_VERSION, display_url
 
-    created = build_postgres_store(state_path, "default", "state init").init()
+    created = build_postgres_store(state_path, "default", "state init", sandbox).init()
     done = "Created" if created else "Found"
     say(f"{done} the reconcile schema version {SCHEMA_VERSION} in {display_url(state_path or '')}.")
 
@@ -125,26 +161,31 @@ def state_init(state_path: str | None) -> None:
 @state.command("pull")
 @STATE
 @WORKSPACE
-def state_pull(state_path: str | None, workspace: str) -> None:
+@SANDBOX
+def state_pull(state_path: str | None, workspace: str, sandbox: bool) -> None:
     """Print the state in the state-file format (from either backend)."""
     from reconciler.state.model import dumps
 
-    current = build_store(state_path, workspace=workspace).pull()
+    current = build_store(state_path, sandbox, workspace).pull()
     click.echo(dumps(current), nl=False)
 
 
 @state.command("push")
 @STATE
 @WORKSPACE
+@SANDBOX
 @LOCK_TIMEOUT
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-def state_push(state_path: str | None, workspace: str, lock_timeout: float, file: Path) -> None:
-    """Upload the state file FILE into a PostgreSQL workspace (an empty one, or one of the
-    same lineage at an older serial)."""
+def state_push(
+    state_path: str | None, workspace: str, sandbox: bool, lock_timeout: float, file: Path
+) -> None:
+    """Upload the state file FILE into an empty PostgreSQL workspace, its lineage and serial
+    kept (pushing the very state the workspace holds changes nothing; any other workspace is
+    refused)."""
     local = read_state_file(file)
     if not local.exists:
         raise StateError(f"{file}: no state file; nothing was pushed")
-    store = build_postgres_store(state_path, workspace, "state push")
+    store = build_postgres_store(state_path, workspace, "state push", sandbox)
     with store.lock("reconcile state push", lock_timeout):
         pushed = store.push(local)
     say(
@@ -210,17 +251,19 @@ def import_(
                 "matching --api-url or another --state"
             )
         if key is not None and identity is not None:
-            adopt.check_local(key, current, identity)  # before any request
+            adopt.check_local(key, current, identity, hints())  # before any request
         with Services(api_url, token_file, sandbox, password_file, iam_url) as services:
             for warning in services.warnings:
                 say(f"warning: {warning}", err=True)
             remote = services.client.list_tasks()
         now = iso_z(utc_now())
         if key is not None and identity is not None:
-            one = adopt.adopt_one(config.campaigns[key], current, remote, identity, now, force)
+            one = adopt.adopt_one(
+                config.campaigns[key], current, remote, identity, now, force, hints()
+            )
             recovery = adopt.Recovery([one])
         else:
-            recovery = adopt.adopt_all(config.campaigns, current, remote, now)
+            recovery = adopt.adopt_all(config.campaigns, current, remote, now, hints())
         found, skipped = recovery.adopted, recovery.skipped
         written = current
         if found:

@@ -8,6 +8,7 @@ record; renderers and the saved plan read those records and never recompute.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from reconciler.config.campaign import Campaign
 from reconciler.config.discovery import Move
 from reconciler.errors import Location, PlanError, Problem
+from reconciler.hints import Flag, Hints
 from reconciler.plan.diff import FieldChange, field_diff
 from reconciler.state.model import Entry, State
 
@@ -166,6 +168,19 @@ class PlanOptions:
     max_creates: int = DEFAULT_MAX_CREATES
     timezone: str = DEFAULT_TIMEZONE
     now: datetime | None = None  # aware; None means "do not check start moments"
+    hints: Hints = field(default_factory=Hints)  # the context the suggested commands repeat
+
+    def command(self, words: str, *args: str, flags: Iterable[Flag] = ()) -> str:
+        """A command to suggest, with the run's context (`Hints.command`); `plan` and `apply`
+        also repeat this run's --target, --replace and --max-creates, so that they act on the
+        same campaigns."""
+        if words in ("plan", "apply"):
+            same: list[Flag] = [("--target", key) for key in self.targets]
+            same += [("--replace", key) for key in self.replace]
+            if self.max_creates != DEFAULT_MAX_CREATES:
+                same.append(("--max-creates", str(self.max_creates)))
+            flags = [*same, *(f for f in flags if f not in same)]
+        return self.hints.command(words, *args, flags=flags)
 
 
 @dataclass(frozen=True)
@@ -237,11 +252,12 @@ class Plan:
                 now = f"planned: {action.name.replace('_', ' ')}" if action else "not in this plan"
                 raise PlanError(
                     f"{flag} {key}: {key} is not {what} in this plan ({now}), so the flag "
-                    f"would do nothing; nothing was done. Check the key with `reconcile plan`"
+                    "would do nothing; nothing was done. Check the key with "
+                    f"`{self.options.command('plan')}`"
                 )
 
 
-def guard_message(action: Action) -> str:
+def guard_message(action: Action, options: PlanOptions) -> str:
     """Why apply refuses a flagged create, with the fix (one sentence each)."""
     assert isinstance(action, Create | Replace) and action.duplicate_of
     old, key = action.duplicate_of, action.key
@@ -252,9 +268,15 @@ def guard_message(action: Action) -> str:
         f"{key} has {same} {old} in the state (a probable rename): {verb} it would "
         f"start a second task with that name and call everyone again. If the file was renamed, "
         f"add `- {{from: {old}, to: {key}}}` to _moved.yaml in the campaigns folder, or run "
-        f"`reconcile state mv {old} {key}`; if a second task is really wanted, pass "
-        f"--allow-duplicate {key}"
+        f"`{options.command('state mv', old, key)}`; if a second task is really wanted, run "
+        f"`{allow_command(action, options)}`"
     )
+
+
+def allow_command(action: Action, options: PlanOptions) -> str:
+    """`reconcile apply ... --allow-duplicate KEY` (and `--replace KEY` for a replace)."""
+    flags: list[Flag] = [("--replace", action.key)] if isinstance(action, Replace) else []
+    return options.command("apply", flags=[*flags, ("--allow-duplicate", action.key)])
 
 
 def _guard_data(action: Create | Replace) -> dict[str, Any]:

@@ -12,13 +12,15 @@ import contextlib
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reconciler import __version__
 from reconciler.config.campaign import SCHEMA_VERSION, Campaign
 from reconciler.errors import PlanError
-from reconciler.plan.plan import Plan
+from reconciler.hints import SANDBOX_API_URL
+from reconciler.plan.plan import DEFAULT_MAX_CREATES, Plan, PlanOptions
 from reconciler.plan.render.plan_text import data as plan_data
 from reconciler.state.model import State
 
@@ -80,42 +82,50 @@ def load(path: Path) -> dict[str, Any]:
     return body
 
 
+MAX_NAMED = 3  # keys or files a stale-plan message names per reason; the rest are counted
+
+
 def check_fresh(
     saved: dict[str, Any],
     campaigns: dict[str, Campaign],
     state: State,
     api_url: str,
     plan: Plan | None = None,
+    path: Path | str = "PLANFILE",
 ) -> None:
     """Raise PlanError naming every difference between the saved binding and now.
 
     With `plan` (the plan made now), the actions must also be the ones saved: a `_moved.yaml`
-    edited since, for example, turns a reviewed move into an unreviewed create.
+    edited since, for example, turns a reviewed move into an unreviewed create. The message is
+    short and bounded: the cause first (another API, another version, another state), then what
+    changed (a few keys or files named, the rest counted), then the command that helps, with the
+    context of the run (`plan.options`).
     """
     bound = saved["binding"]
     reasons: list[str] = []
-    if plan is not None:
-        then_actions = {a.get("key"): _action_id(a) for a in saved.get("actions", [])}
-        now_actions = {a["key"]: _action_id(a) for a in plan_data(plan)["actions"]}
-        for key in sorted(then_actions.keys() | now_actions.keys(), key=str):
-            was, now_is = then_actions.get(key), now_actions.get(key)
-            if was != now_is:
-                reasons.append(
-                    f"{key}: {was[0] if was else 'absent'} in the saved plan, "
-                    f"{now_is[0] if now_is else 'absent'} now"
-                )
+    then_url = bound.get("api_url")
+    if then_url != api_url:
+        reasons.append(f"it was made against another API ({then_url} -> {api_url})")
     if bound.get("tool_version") != __version__:
-        reasons.append(f"made by reconcile {bound.get('tool_version')}, this is {__version__}")
+        reasons.append(
+            f"it was made by reconcile {bound.get('tool_version')}, this is {__version__}"
+        )
     if bound.get("schema_version") != SCHEMA_VERSION:
-        reasons.append(f"schema version {bound.get('schema_version')} -> {SCHEMA_VERSION}")
-    if bound.get("api_url") != api_url:
-        reasons.append(f"API URL {bound.get('api_url')} -> {api_url}")
+        reasons.append(
+            f"it was made for schema version {bound.get('schema_version')}, this is "
+            f"{SCHEMA_VERSION}"
+        )
     if bound.get("lineage") is None and state.exists:
-        reasons.append("the plan was made with no state file, and a state exists now")
+        reasons.append("it was made with no state file, and a state exists now")
     elif bound.get("lineage") != state.lineage:
-        reasons.append(f"state lineage {bound.get('lineage')} -> {state.lineage}")
+        now_lineage = state.lineage if state.exists else "no state file"
+        reasons.append(
+            f"the state is another one (lineage {bound.get('lineage')} -> {now_lineage})"
+        )
     elif bound.get("serial") != state.serial:
-        reasons.append(f"state serial {bound.get('serial')} -> {state.serial}")
+        reasons.append(f"the state changed since (serial {bound.get('serial')} -> {state.serial})")
+    if plan is not None:
+        reasons += _actions_differ(saved, plan)
     then: dict[str, str] = bound.get("campaigns", {})
     now = {k: c.fingerprint for k, c in campaigns.items()}
     changed = sorted(k for k in then.keys() & now.keys() if then[k] != now[k])
@@ -125,12 +135,57 @@ def check_fresh(
     for label, keys in (("changed", changed), ("added", added), ("removed", removed)):
         if keys:
             files = [campaigns[k].source if k in campaigns else sources.get(k) or k for k in keys]
-            reasons.append(f"campaign files {label}: {', '.join(files)}")
+            reasons.append(f"campaign files {label}: {named(files)}")
     if reasons:
+        options = plan.options if plan is not None else _options(bound)
         raise PlanError(
-            "the saved plan is stale: " + "; ".join(reasons) + ". Run `reconcile plan` again "
-            "and review the new plan"
+            f"the saved plan {path} is stale: {'; '.join(reasons)}. "
+            f"{_advice(then_url, api_url, options, path)}"
         )
+
+
+def named(items: list[str]) -> str:
+    """`a, b, c and 4 more`: at most MAX_NAMED items named."""
+    shown = ", ".join(items[:MAX_NAMED])
+    more = len(items) - MAX_NAMED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _actions_differ(saved: dict[str, Any], plan: Plan) -> list[str]:
+    then_actions = {a.get("key"): _action_id(a) for a in saved.get("actions", [])}
+    now_actions = {a["key"]: _action_id(a) for a in plan_data(plan)["actions"]}
+    differ = []
+    for key in sorted(then_actions.keys() | now_actions.keys(), key=str):
+        was, now_is = then_actions.get(key), now_actions.get(key)
+        if was != now_is:
+            differ.append(
+                f"{key}: {was[0] if was else 'absent'} -> {now_is[0] if now_is else 'absent'}"
+            )
+    return [f"{len(differ)} action(s) differ now ({named(differ)})"] if differ else []
+
+
+def _options(bound: dict[str, Any]) -> PlanOptions:
+    """The options a saved plan was made with (no context: the caller gave none)."""
+    return PlanOptions(
+        tuple(bound.get("targets") or ()),
+        tuple(bound.get("replace") or ()),
+        bound.get("max_creates", DEFAULT_MAX_CREATES),
+    )
+
+
+def _advice(then_url: Any, api_url: str, options: PlanOptions, path: Path | str) -> str:
+    """Apply the plan against the API it was made for, or make a new one."""
+    hints = options.hints
+    if then_url != api_url and isinstance(then_url, str):
+        if then_url == SANDBOX_API_URL:
+            there, made = replace(hints, sandbox=True, api_url=None), "with --sandbox"
+        else:
+            there, made = replace(hints, sandbox=False, api_url=then_url), f"for {then_url}"
+        return f"It was made {made}: run `{there.command('apply', str(path))}`"
+    return (
+        f"Make a new plan with `{options.command('plan', flags=[('--out', str(path))])}` and "
+        "review it"
+    )
 
 
 def _action_id(action: dict[str, Any]) -> tuple[Any, ...]:

@@ -168,9 +168,10 @@ def _pretty(value: Any, indent: str, emit: Any) -> None:
         raise TypeError(f"{type(value).__name__} cannot be written to the state file")
 
 
-def loads(text: str, where: str) -> State:
-    """Parse a state file's text; `where` names the file in every error."""
-    untouched = f"it was left untouched: restore it from git or from {where}.backup"
+def loads(text: str, where: str, restore: str = "from git") -> State:
+    """Parse a state file's text; `where` names the file in every error, `restore` says where
+    a good copy may be found (`from git or from S.backup`)."""
+    untouched = f"it was left untouched: restore it {restore}"
     try:
         data = parse_json(text)
     except json.JSONDecodeError as exc:

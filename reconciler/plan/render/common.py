@@ -8,16 +8,16 @@ from typing import Any
 
 from reconciler.config import normalize
 from reconciler.plan.diff import FieldChange
-from reconciler.plan.plan import Action, Plan
+from reconciler.plan.plan import Action, Plan, PlanOptions
 from reconciler.plan.render import escape
 
 ADVICE = {
     "drift": "the API cannot update a task: this change is NOT applied. To create a new task "
-    "(the old one keeps running), plan with --replace {key}.",
+    "(the old one keeps running), run `{replace}`.",
     "replace": "a NEW task is created; the old task {identity} stays on the platform (halt it "
     "there if it must stop).",
     "orphan": "no file: the task stays on the platform (the API cannot delete it). To forget "
-    "it, run `reconcile state rm {key}`.",
+    "it, run `{forget}`.",
     "in_doubt": "a create was sent at {since} and its outcome is unknown; apply looks for it on "
     "the platform before creating anything.",
     "moved": "the state entry is renamed from {old}; no API call.",
@@ -105,17 +105,19 @@ def change_line(change: FieldChange) -> str:
     return f"{change.path}: {old} -> {new}{note}"
 
 
-def advice(action: Action) -> str:
-    """What the reviewer should know about an action that does not simply create."""
+def advice(action: Action, options: PlanOptions) -> str:
+    """What the reviewer should know about an action that does not simply create; the commands
+    it suggests carry the run's context (`PlanOptions.command`)."""
     template = ADVICE.get(action.name, "")
     old = getattr(action, "old_key", "")
     if action.name == "in_doubt" and old:
         template += " Its pending state entry is renamed from {old} first."
     return template.format(
-        key=action.key,
         identity=action.identity,
         since=getattr(action, "since", ""),
         old=old,
+        replace=options.command("plan", flags=[("--replace", action.key)]),
+        forget=options.command("state rm", action.key),
     )
 
 

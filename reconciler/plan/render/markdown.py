@@ -8,7 +8,7 @@ of the comment is the tool's own.
 
 from __future__ import annotations
 
-from reconciler.plan.plan import Action, Plan
+from reconciler.plan.plan import Action, Plan, PlanOptions
 from reconciler.plan.render import common, escape
 from reconciler.plan.render.plan_text import block
 
@@ -30,8 +30,8 @@ def _diff_lines(action: Action) -> list[str]:
     return [escape.text(line) for line in out]
 
 
-def _section(action: Action) -> str:
-    lines = block(action)
+def _section(action: Action, options: PlanOptions) -> str:
+    lines = block(action, options)
     if action.diff:
         notes = [line for line in lines[1:] if not line.startswith("    ")]
         body = "\n".join([lines[0], *_diff_lines(action), *("! " + n.strip() for n in notes)])
@@ -59,7 +59,7 @@ def markdown(plan: Plan) -> str:
     shown = 0
     changed = [a for a in plan.actions if a.name != "unchanged"]
     for action in changed:
-        section = _section(action)
+        section = _section(action, plan.options)
         if len(out) + len(section) > MAX_CHARS - _RESERVE:
             break
         out += section
@@ -72,7 +72,8 @@ def markdown(plan: Plan) -> str:
         what = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in sorted(counts.items()))
         out += (
             f"\n…and {len(left)} more campaign(s) not shown ({what}) to keep this comment "
-            "readable; run `reconcile plan` for the full plan.\n"
+            f"readable; run <code>{escape.markdown(plan.options.command('plan'))}</code> for "
+            "the full plan.\n"
         )
     if not changed:
         out += "No changes. The platform matches the campaign files.\n"

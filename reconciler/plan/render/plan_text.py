@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.plan.plan import Action, Create, Plan, Replace
+from reconciler.plan.plan import Action, Create, Plan, PlanOptions, Replace, allow_command
 from reconciler.plan.render import common, escape
 from reconciler.plan.render.problems import github_command
 
@@ -13,7 +13,7 @@ FORMAT_VERSION = 1
 _COLORS = {"+": "32", "-/+": "33", "~": "33", "?": "35", "!": "31", ">": "36"}
 
 
-def block(action: Action) -> list[str]:
+def block(action: Action, options: PlanOptions) -> list[str]:
     """The lines of one action: a header, then the payload or the field diff, then advice.
 
     Each line is escaped for a terminal (keys, sources and identities come from files and
@@ -27,7 +27,7 @@ def block(action: Action) -> list[str]:
         lines += common.payload_lines(action.payload or {}, "    ")
     elif action.diff:
         lines += ["    " + common.change_line(c) for c in action.diff]
-    note = common.advice(action)
+    note = common.advice(action, options)
     if note:
         lines.append(f"  {note}")
     lines += [f"  {line}" for line in common.policy_notes(action)]
@@ -41,8 +41,8 @@ def block(action: Action) -> list[str]:
         lines.append(
             f"  PROBABLE RENAME: {same} {old} in the state; if the file was renamed, add "
             f"`- {{from: {old}, to: {key}}}` to _moved.yaml or run "
-            f"`reconcile state mv {old} {key}` (apply refuses this {action.name} unless "
-            f"--allow-duplicate {key})"
+            f"`{options.command('state mv', old, key)}` (apply refuses this {action.name}; "
+            f"if a second task is really wanted: `{allow_command(action, options)}`)"
         )
     return [escape.text(line) for line in lines]
 
@@ -56,7 +56,7 @@ def text(plan: Plan, color: bool = False) -> str:
     for action in plan.actions:
         if action.name == "unchanged":
             continue
-        lines = block(action)
+        lines = block(action, plan.options)
         if color:
             lines[0] = f"\x1b[{_COLORS.get(action.symbol, '0')}m{lines[0]}\x1b[0m"
         out += [*lines, ""]

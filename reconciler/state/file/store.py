@@ -4,7 +4,10 @@ Files beside the state file `S` (spec sections 3 and 5):
 
     S           the state; every write replaces it atomically and bumps its serial
     S.backup    the version before the last write
-    S.lock      an OS lock (flock) held for a command's whole run; its text names the holder
+    S.lock      an OS lock (flock) held for a command's whole run; its text names the holder.
+                The holder removes it as it lets go (still holding it), and every acquirer
+                checks after its flock that the path still names the file it locked, so no
+                two runs ever hold it at once and no run leaves it behind
     S.journal   JSON lines appended since the last write (the write-ahead rule; journal.py)
 
 `S` must not be a symbolic link (spec 9.6): two spellings of one state would take two locks
@@ -28,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.errors import LockHeld, StateError
+from reconciler.hints import Hints
 from reconciler.state.file.journal import (
     Base,
     Journal,
@@ -48,9 +52,12 @@ LOCK_POLL_SECONDS = 0.05
 class FileStore:
     """The state in one local file, with its lock, journal and backup beside it."""
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, path: Path, clock: Callable[[], datetime] = utc_now, hints: Hints | None = None
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._hints = hints or Hints()  # for the commands its messages suggest
         self._lock_fd: int | None = None
         self._journal: Journal | None = None
         # The last state parsed or written, with its bytes: a large state is read several
@@ -109,6 +116,10 @@ class FileStore:
             try:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
+                    # Unlinked while still held: a run waiting on this file finds, after its
+                    # flock, that the path no longer names it, and locks a new one (_acquire).
+                    if _same_file(fd, self.lock_path):
+                        os.unlink(self.lock_path)
                 fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
@@ -238,11 +249,11 @@ class FileStore:
         except UnicodeDecodeError:
             raise StateError(
                 f"{self.path}: not a valid state file (not UTF-8); it was left untouched: "
-                f"restore it from git or from {self.backup_path}"
+                f"restore it {self._restore_from()}"
             ) from None
         if self._parsed is not None and self._parsed[0] == raw:
             return raw, self._parsed[1]
-        state = loads(text, str(self.path))
+        state = loads(text, str(self.path), self._restore_from())
         self._parsed = (raw, state)
         return raw, state
 
@@ -256,7 +267,7 @@ class FileStore:
             raise StateError(
                 f"{self.journal_path}: journal of state lineage {lineage} (serial {serial}), "
                 f"but {self.path} has {problem}; nothing was changed: restore the state it "
-                "belongs to from git or the backup, or move the journal away to discard it"
+                f"belongs to {self._restore_from()}, or move the journal away to discard it"
             )
         if state.serial < serial:
             raise StateError(
@@ -265,6 +276,12 @@ class FileStore:
                 "state, or move the journal away to discard it"
             )
         return state.serial == serial
+
+    def _restore_from(self) -> str:
+        """Where a broken state can come back from: git, and the backup when there is one."""
+        if os.path.isfile(self.backup_path) and not os.path.islink(self.backup_path):
+            return f"from git or from {self.backup_path}"
+        return "from git (there is no backup file)"
 
     def _drop_journal(self, base: Base) -> None:
         if self._journal is not None and not self._journal._closed:
@@ -306,7 +323,11 @@ class FileStore:
         except (OSError, UnicodeDecodeError):
             info = None
         who = info.describe() if info else "another process (not named in the lock file yet)"
-        unlock = f", or if that run is dead run `reconcile state unlock {info.id}`" if info else ""
+        unlock = (
+            f", or if that run is dead run `{self._hints.command('state unlock', info.id)}`"
+            if info
+            else ""
+        )
         return (
             f"{self.path}: state is locked by {who}; wait for it to finish, retry with "
             f"--lock-timeout SECONDS{unlock}"

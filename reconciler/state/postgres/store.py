@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import LockHeld, StateError
+from reconciler.hints import Hints
 from reconciler.state.model import Entry, State
 from reconciler.state.postgres.connection import (
     SCHEMA_VERSION,
@@ -66,10 +67,15 @@ class PostgresStore:
     """One workspace of the state in a PostgreSQL database; the methods of `FileStore`."""
 
     def __init__(
-        self, url: str, workspace: str = "default", clock: Callable[[], datetime] = utc_now
+        self,
+        url: str,
+        workspace: str = "default",
+        clock: Callable[[], datetime] = utc_now,
+        hints: Hints | None = None,
     ) -> None:
         url = normalize_url(url)
         self.url, self.workspace, self._clock = url, workspace, clock
+        self._hints = hints or Hints()  # for the commands its messages suggest
         self.where = f"{display_url(url)} (workspace {workspace!r})"
         if not workspace or len(workspace) > 200 or not workspace.isprintable():
             raise StateError(
@@ -232,9 +238,9 @@ class PostgresStore:
             )
             raise StateError(
                 f"{self.where}: the workspace is not empty (it holds {held}); nothing was "
-                "written: push only into an empty --workspace, or `reconcile state pull` this "
-                "one to see what it holds (a newer serial does not prove the file descends "
-                "from it)"
+                "written: push only into an empty --workspace, or "
+                f"`{self._hints.command('state pull')}` to see what this one holds (a newer "
+                "serial does not prove the file descends from it)"
             )
         self._swap(conn, current, state)
         return state
@@ -355,7 +361,11 @@ class PostgresStore:
         row = self._execute(conn, HELD_BY, (self.workspace,)).fetchone()
         info = LockInfo(*row[:5]) if row and row[6] else None
         who = info.describe() if info else "another run (not named in the locks table yet)"
-        unlock = f", or if that run is hung run `reconcile state unlock {info.id}`" if info else ""
+        unlock = (
+            f", or if that run is hung run `{self._hints.command('state unlock', info.id)}`"
+            if info
+            else ""
+        )
         return (
             f"{self.where}: state is locked by {who}; wait for it to finish, retry with "
             f"--lock-timeout SECONDS{unlock}"
