@@ -501,7 +501,9 @@ def test_a_5xx_create_is_never_resent_without_retry_pending(
 
     soon = apply(sandbox.url)  # within the grace period: "not there" is not believed yet
     assert soon.code == 1, soon.output
-    assert "c000: not on the platform yet; run apply again after" in soon.stdout
+    assert f"c000: not on the platform yet; run `reconcile apply --api-url {sandbox.url}` " in (
+        soon.stdout
+    )
     assert sandbox.create_requests == 3
 
     later = apply(sandbox.url, env=cli_env(RECONCILE_PENDING_GRACE="0"))  # no --retry-pending

@@ -304,7 +304,7 @@ def test_a_429_every_time_is_reported_readably(store: FileStore) -> None:
     assert result.sleeps == [1.0] * (RETRY_ATTEMPTS - 1)
     assert "a" not in result.state.campaigns
     assert result.report.refused == [
-        ("a", f"rate limited (HTTP 429) {RETRY_ATTEMPTS} times; run apply again later")
+        ("a", f"rate limited (HTTP 429) {RETRY_ATTEMPTS} times; run `reconcile apply` again later")
     ]
 
 
@@ -317,7 +317,7 @@ def test_a_retry_after_above_the_cap_stops_apply_with_a_clear_message(store: Fil
     assert result.sleeps == []
     assert result.report.stopped == (
         f"rate limited: the API asks to wait {RETRY_AFTER_CAP + 1:.0f}s, more than the "
-        f"{RETRY_AFTER_CAP:.0f}s cap; run apply again later"
+        f"{RETRY_AFTER_CAP:.0f}s cap; run `reconcile apply` again later"
     )
     assert [k for k, _ in result.report.skipped] == ["b"]
     assert result.report.exit_code == 1
@@ -574,7 +574,7 @@ def test_an_in_doubt_create_not_found_waits_for_the_grace_period(store: FileStor
 
     soon = run(store, client, actions, clock=lambda: NOW + timedelta(seconds=30))
     assert soon.report.in_doubt == [("a", "not visible yet")]
-    assert f"run apply again after {iso_z(NOW + applying.PENDING_GRACE)}" in soon.text
+    assert f"run `reconcile apply` again after {iso_z(NOW + applying.PENDING_GRACE)}" in soon.text
 
     late = run(store, client, actions, clock=lambda: NOW + timedelta(minutes=3))
     assert late.report.in_doubt == [("a", "not found on the platform")]

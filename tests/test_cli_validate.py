@@ -682,3 +682,120 @@ def test_main_exit_codes(write_campaigns: WriteFiles) -> None:
     assert exit_code_of_main(["validate"]) == 0
     (root / "b.yaml").write_text("name: [\n", encoding="utf-8")
     assert exit_code_of_main(["validate"]) == 1
+
+
+# --- files named on the command line (pre-commit passes the staged ones; issue 15) ---------
+
+DEFAULTS_FIELDS = (
+    "defaultExec: robot\ndefaultExecData: 3f2c1d6e-8a4b-4c7e-9f10-2b3c4d5e6f70\n"
+    "secondExec: end\ncidType: default\nstartType: manual\n"
+)
+SHORT = VALID_CAMPAIGN.replace(DEFAULTS_FIELDS, "")  # the rest comes from _defaults.yaml
+
+
+@pytest.fixture
+def named_repo(write_campaigns: WriteFiles) -> Path:
+    """`ok.yaml`, a broken `bad.yaml`, and `team/` whose two campaigns use its defaults."""
+    return write_campaigns(
+        {
+            "ok.yaml": edit("name: Spring promo", "name: OK"),
+            "bad.yaml": edit("name: Spring promo", "name: Bad") + "cpss: 3\n",
+            "team/_defaults.yaml": DEFAULTS_FIELDS,
+            "team/one.yaml": SHORT.replace("Spring promo", "One"),
+            "team/two.yaml": SHORT.replace("Spring promo", "Two"),
+        }
+    )
+
+
+def test_named_files_are_checked_and_others_are_not_reported(named_repo: Path) -> None:
+    result = run("campaigns/ok.yaml", "campaigns/team/one.yaml")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        "2 file(s) checked: 2 campaign(s) valid.\n",
+        "",
+    )
+    bad = run("campaigns/bad.yaml", "campaigns/ok.yaml")
+    assert bad.exit_code == 1
+    assert bad.stderr.splitlines() == [
+        "campaigns/bad.yaml:19:1: error: cpss: unknown field cpss (did you mean cps?); unknown "
+        "fields are never dropped silently",
+        "error: 1 problem(s) in 1 file(s).",
+    ]
+
+
+def test_a_named_defaults_file_checks_every_campaign_below_it(named_repo: Path) -> None:
+    two = named_repo / "team" / "two.yaml"
+    two.write_text(two.read_text("utf-8") + "cpss: 3\n", "utf-8")
+    result = run("campaigns/team/_defaults.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("campaigns/team/two.yaml:14:1: error: cpss: unknown field")
+    assert run("campaigns/team/one.yaml").exit_code == 0  # two.yaml is not one.yaml's concern
+    # A campaign named alone is checked with the defaults it uses.
+    (named_repo / "team" / "_defaults.yaml").write_text(
+        DEFAULTS_FIELDS.replace("secondExec: end", "secondExec: ch"), encoding="utf-8"
+    )
+    one = run("campaigns/team/one.yaml")
+    assert one.exit_code == 1
+    assert one.stderr.splitlines() == [
+        "campaigns/team/_defaults.yaml:3:13: error: secondExecData: secondExecData is required "
+        "when secondExec is ch; set secondExecData",
+        "error: 1 problem(s) in 1 file(s).",
+    ]
+
+
+def test_names_stay_unique_across_all_campaigns(named_repo: Path) -> None:
+    (named_repo / "team" / "two.yaml").write_text(SHORT.replace("Spring promo", "OK"), "utf-8")
+    result = run("campaigns/team/two.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "campaigns/team/two.yaml:1:7: error: name: name 'OK' is also used by campaigns/ok.yaml; "
+        "names must be unique (they find an in-doubt create again on the platform)",
+        "error: 1 problem(s) in 1 file(s).",
+    ]
+
+
+def test_a_named_policy_checks_every_campaign(named_repo: Path) -> None:
+    (named_repo / "_policy.yaml").write_text('maxRate: "1/s"\nlevel: error\n', "utf-8")
+    result = run("campaigns/_policy.yaml")
+    assert result.exit_code == 1
+    flagged = {line.split(":")[0] for line in result.stderr.splitlines()[:-1]}
+    assert {
+        "campaigns/ok.yaml",
+        "campaigns/team/one.yaml",
+        "campaigns/team/two.yaml",
+    } <= flagged  # cps 3/s everywhere; bad.yaml's own error is reported too
+    assert run("campaigns/_policy.yaml", "--format", "json").exit_code == 1
+
+
+def test_paths_that_name_nothing_to_check_are_errors(named_repo: Path, workdir: Path) -> None:
+    (workdir / "README.md").write_text("x\n", encoding="utf-8")
+    (named_repo / "team" / "_moved.yaml").write_text("- {from: a, to: b}\n", "utf-8")
+    result = run("README.md", "campaigns/team/_moved.yaml", "campaigns/team", "campaigns/x.yml")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "README.md:1:1: error: not below the campaigns folder campaigns/, so it is not checked; "
+        "pass that folder with --campaigns DIR",
+        "campaigns/team:1:1: error: a folder: name the files in it, or name none to check the "
+        "whole campaigns folder",
+        "campaigns/team/_moved.yaml:1:1: error: not read by reconcile, so not checked: it is "
+        "not a campaign file, _defaults.yaml, _moved.yaml or _policy.yaml (names and folders "
+        "starting with _ or . are skipped)",
+        "campaigns/x.yml:1:1: error: no such file",
+        "error: 4 problem(s) in 4 file(s).",
+    ]
+
+
+def test_a_named_moves_file_and_a_file_of_another_campaigns_folder(
+    named_repo: Path, workdir: Path
+) -> None:
+    (named_repo / "_moved.yaml").write_text("- {from: gone, to: nowhere}\n", "utf-8")
+    moved = run("campaigns/_moved.yaml")
+    assert moved.exit_code == 1
+    assert moved.stderr.startswith("campaigns/_moved.yaml:1:20: error: [0].to: no campaign file")
+    other = workdir / "other"
+    other.mkdir()
+    (other / "x.yaml").write_text(edit("name: Spring promo", "name: X"), "utf-8")
+    assert run("--campaigns", "other", "other/x.yaml").exit_code == 0
+    absolute = run("--campaigns", str(other), str(other / "x.yaml"))
+    assert (absolute.exit_code, absolute.stdout) == (0, "1 file(s) checked: 1 campaign(s) valid.\n")

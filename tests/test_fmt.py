@@ -411,3 +411,102 @@ def test_cli_fmt_check_names_files_and_fmt_rewrites_them(
     assert done.exit_code == 0, done.output
     assert (tmp_path / "campaigns/a.yaml").read_text() == canonical
     assert runner.invoke(cli, ["fmt", "--check"]).exit_code == 0
+
+
+# --- files named on the command line, line endings, --diff (issue 15) ----------------------
+
+
+A_UNSORTED = "cps: 1.03\n# keep me\nname: A  # the name\n"
+A_SORTED = "# keep me\nname: A  # the name\ncps: 1.03\n"
+
+
+def fmt_cli(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import main
+
+    runner = CliRunner()
+    with runner.isolation() as (out, err, _):
+        try:
+            main(["fmt", *args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+def test_fmt_keeps_crlf_line_endings_and_a_bom(write_campaigns: WriteFiles) -> None:
+    root = write_campaigns(
+        {
+            "crlf.yaml": A_UNSORTED.replace("\n", "\r\n").encode(),
+            "bom.yaml": b"\xef\xbb\xbf" + A_UNSORTED.encode(),
+            "canonical-crlf.yaml": b"\xef\xbb\xbf" + A_SORTED.replace("\n", "\r\n").encode(),
+        }
+    )
+    code, out, err = fmt_cli()
+    assert (code, err) == (0, "")
+    assert out == "reformatted campaigns/bom.yaml\nreformatted campaigns/crlf.yaml\n"
+    assert (root / "crlf.yaml").read_bytes() == A_SORTED.replace("\n", "\r\n").encode()
+    assert (root / "bom.yaml").read_bytes() == b"\xef\xbb\xbf" + A_SORTED.encode()
+    assert fmt_cli("--check") == (0, "3 file(s) already canonical.\n", "")
+
+
+def test_fmt_formats_only_the_files_named(write_campaigns: WriteFiles) -> None:
+    root = write_campaigns(
+        {
+            "a.yaml": A_UNSORTED,
+            "b.yaml": A_UNSORTED.replace("name: A", "name: B"),
+            "_moved.yaml": "- {from: x, to: a}\n",
+            "_policy.yaml": "maxRate: 10/s\n",
+        }
+    )
+    named = ("campaigns/a.yaml", "campaigns/_moved.yaml", "campaigns/_policy.yaml")
+    code, out, err = fmt_cli(*named)
+    assert (code, out, err) == (0, "reformatted campaigns/a.yaml\n", "")
+    assert (root / "a.yaml").read_text() == A_SORTED
+    assert (root / "b.yaml").read_text().startswith("cps:")  # not named: left alone
+    assert (root / "_moved.yaml").read_text() == "- {from: x, to: a}\n"
+
+
+def test_fmt_refuses_paths_it_does_not_format(write_campaigns: WriteFiles, workdir: Path) -> None:
+    write_campaigns({"a.yaml": A_UNSORTED, "_drafts/x.yaml": A_UNSORTED, "notes.txt": "x"})
+    (workdir / "elsewhere.yaml").write_text(A_UNSORTED)
+    code, out, err = fmt_cli(
+        "elsewhere.yaml", "campaigns/_drafts/x.yaml", "campaigns/notes.txt", "campaigns/no.yaml"
+    )
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        "campaigns/_drafts/x.yaml:1:1: error: not read by reconcile, so not checked: it is not "
+        "a campaign file, _defaults.yaml, _moved.yaml or _policy.yaml (names and folders "
+        "starting with _ or . are skipped)",
+        "campaigns/no.yaml:1:1: error: no such file",
+        "campaigns/notes.txt:1:1: error: not a campaign file: only .yaml and .yml files are read "
+        "below the campaigns folder",
+        "elsewhere.yaml:1:1: error: not below the campaigns folder campaigns/, so it is not "
+        "checked; pass that folder with --campaigns DIR",
+    ]
+    assert (workdir / "campaigns" / "a.yaml").read_text() == A_UNSORTED  # nothing written
+
+
+def test_fmt_diff_prints_what_would_change_and_writes_nothing(
+    write_campaigns: WriteFiles,
+) -> None:
+    root = write_campaigns({"a.yaml": A_UNSORTED.replace("\n", "\r\n"), "b.yaml": A_SORTED})
+    before = snapshot(root)
+    diff = [
+        "--- a/campaigns/a.yaml",
+        "+++ b/campaigns/a.yaml",
+        "@@ -1,3 +1,3 @@",
+        "-cps: 1.03",
+        " # keep me",
+        " name: A  # the name",
+        "+cps: 1.03",
+    ]
+    code, out, err = fmt_cli("--diff")
+    assert (code, out.splitlines(), err) == (0, diff, "")
+    code, out, err = fmt_cli("--diff", "--check", "campaigns/a.yaml")
+    assert (code, out.splitlines()) == (1, diff)
+    assert err == (
+        "campaigns/a.yaml: would be reformatted (run `reconcile fmt campaigns/a.yaml`)\n"
+    )
+    assert snapshot(root) == before

@@ -2,11 +2,12 @@
 
 The hooks in .pre-commit-hooks.yaml: their shape, their entry commands, and pre-commit itself.
 
-The entry commands are run as pre-commit runs them (`entry` + `args`, no file names, in the
-root of a campaign repo), so these tests need nothing but this checkout. When pre-commit is
-installed (it is not a test dependency), `pre-commit try-repo` also runs the hooks from a copy
-of this project: that builds the hook's own virtualenv with pip (about 20 s here, and it needs
-the package index), so it is a check to run on a developer's machine, skipped elsewhere.
+The entry commands are run as pre-commit runs them (`entry` + `args` + the staged files that
+match `files:`, in the root of a campaign repo), so these tests need nothing but this checkout.
+When pre-commit is installed (it is not a test dependency), `pre-commit try-repo` also runs the
+hooks from a copy of this project: that builds the hook's own virtualenv with pip (about 20 s
+here, and it needs the package index), so it is a check to run on a developer's machine,
+skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def test_the_hooks_on_offer() -> None:
     for hook_id, hook in found.items():
         assert hook["entry"] == f"reconcile {hook_id.removeprefix('reconcile-')}"
         assert hook["language"] == "python"  # pre-commit pip-installs this project
-        # They read the whole campaigns folder (defaults, moves, unique names): no file names.
-        assert hook["pass_filenames"] is False and hook["require_serial"] is True
+        # The staged files are named; the tool still reads the folder (defaults, unique names).
+        assert hook["pass_filenames"] is True and hook["require_serial"] is True
         files = re.compile(hook["files"])
         for path in ("campaigns/a.yaml", "campaigns/2030/b.yml", "campaigns/x/_defaults.yaml"):
             assert files.search(path), path
@@ -88,10 +89,16 @@ def campaign_repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_hook(hook_id: str, repo: Path) -> subprocess.CompletedProcess[str]:
-    """What pre-commit runs: entry, then args, no file names, in the repo's root."""
+def run_hook(
+    hook_id: str, repo: Path, staged: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """What pre-commit runs: entry, then args, then the staged files its `files:` matches (all
+    of them, as with `--all-files`, unless `staged` names some), in the repo's root."""
     hook = hooks()[hook_id]
-    words = [*shlex.split(hook["entry"]), *hook.get("args", [])]
+    if staged is None:
+        staged = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
+    names = [name for name in staged if re.search(hook["files"], name)]
+    words = [*shlex.split(hook["entry"]), *hook.get("args", []), *names]
     return subprocess.run(
         [str(BIN / words[0]), *words[1:]],
         cwd=repo,
@@ -104,7 +111,22 @@ def run_hook(hook_id: str, repo: Path) -> subprocess.CompletedProcess[str]:
 
 def test_validate_hook_passes_on_the_examples(campaign_repo: Path) -> None:
     done = run_hook("reconcile-validate", campaign_repo)
-    assert (done.returncode, done.stdout, done.stderr) == (0, "5 campaign(s) valid.\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0,
+        "6 file(s) checked: 5 campaign(s) valid.\n",  # and survey/_defaults.yaml
+        "",
+    )
+
+
+def test_validate_hook_reports_only_the_staged_files(campaign_repo: Path) -> None:
+    bad = campaign_repo / "campaigns" / "survey" / "nps-q3.yaml"
+    bad.write_text(bad.read_text("utf-8") + "cpss: 3\n", "utf-8")
+    other = run_hook("reconcile-validate", campaign_repo, ["campaigns/2030/spring-promo.yaml"])
+    assert (other.returncode, other.stdout) == (0, "1 file(s) checked: 1 campaign(s) valid.\n")
+    # The defaults of the broken file's folder: every campaign below it is checked.
+    defaults = run_hook("reconcile-validate", campaign_repo, ["campaigns/survey/_defaults.yaml"])
+    assert defaults.returncode == 1
+    assert "campaigns/survey/nps-q3.yaml:11:1: error: " in defaults.stderr
 
 
 def test_validate_hook_fails_with_file_and_line(campaign_repo: Path) -> None:
@@ -126,6 +148,24 @@ def test_fmt_hook_rewrites_then_leaves_alone(campaign_repo: Path) -> None:
     again = run_hook("reconcile-fmt", campaign_repo)
     assert again.returncode == 0, again.stderr
     assert [p.read_bytes() for p in files] == formatted
+
+
+def test_fmt_hook_rewrites_only_the_staged_files_and_keeps_crlf_and_bom(
+    campaign_repo: Path,
+) -> None:
+    staged = campaign_repo / "campaigns" / "staged.yaml"
+    staged.write_bytes(b"\xef\xbb\xbf" + UNORDERED.replace("\n", "\r\n").encode())
+    unstaged = campaign_repo / "campaigns" / "unstaged.yaml"
+    unstaged.write_text(UNORDERED.replace("Out of order", "Not staged"), "utf-8")
+    before = unstaged.read_bytes()
+    done = run_hook("reconcile-fmt", campaign_repo, ["campaigns/staged.yaml"])
+    assert (done.returncode, done.stdout) == (0, "reformatted campaigns/staged.yaml\n")
+    raw = staged.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf# yaml-language-server")  # the BOM as found
+    assert raw.count(b"\r\n") == raw.count(b"\n") == len(UNORDERED.splitlines())  # CRLF too
+    text = raw.decode("utf-8")
+    assert text.index("name: Out of order") < text.index('cps: "3/s"  # three calls a second')
+    assert unstaged.read_bytes() == before
 
 
 # --- editor set-up --------------------------------------------------------------------------

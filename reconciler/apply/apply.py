@@ -152,6 +152,7 @@ class Applier:
         # Waits between retries end early when a signal stops the run.
         self.sleep: Callable[[float], object] = sleep or self.stop.event.wait
         self.report = ApplyReport()
+        self.again = "reconcile apply"  # the command that runs it again (set by `run`)
         self.limiter = RateLimiter(options.rate, self.sleep)
         self.lock = threading.Lock()
         self.journal_error: StateError | None = None  # the first journal record that failed
@@ -171,6 +172,7 @@ class Applier:
             )
         plan.raise_if_unsafe()
         plan.check_flags(self.options.retry_pending, self.options.allow_duplicate)
+        self.again = plan.options.command("apply")
         remote = self._list(plan)
         moved = _moved(plan, state)
         creates, refused = guard.name_guards(
@@ -370,7 +372,7 @@ class Applier:
                 if delay > RETRY_AFTER_CAP:
                     reason = (
                         f"rate limited: the API asks to wait {delay:.0f}s, more than the "
-                        f"{RETRY_AFTER_CAP:.0f}s cap; run apply again later"
+                        f"{RETRY_AFTER_CAP:.0f}s cap; run `{self.again}` again later"
                     )
                     self.stop.set(reason)  # every other create would meet the same limit
                     return api.NotSent(reason)
@@ -433,7 +435,8 @@ class Applier:
             else (
                 outcome.reason
                 if isinstance(outcome, api.NotSent)
-                else f"rate limited (HTTP 429) {RETRY_ATTEMPTS} times; run apply again later"
+                else f"rate limited (HTTP 429) {RETRY_ATTEMPTS} times; run `{self.again}` "
+                "again later"
             )
         )
         self.report.refused.append((action.key, message))

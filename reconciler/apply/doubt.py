@@ -88,7 +88,8 @@ def resolve(
     if now - since < grace:
         wait = iso_z(since + grace)
         return Resolution(
-            f"? {key}: not on the platform yet; run apply again after {wait}",
+            f"? {key}: not on the platform yet; run `{options.command('apply')}` again after "
+            f"{wait}",
             doubt="not visible yet",
         )
     if older:  # never suggest a re-create while a task with its name exists

@@ -8,8 +8,10 @@ import click
 
 from reconciler.cli.build import check_timezone
 from reconciler.cli.options import CAMPAIGNS, TIMEZONE, github_actions
-from reconciler.cli.output import say
+from reconciler.cli.output import hints, say
 from reconciler.errors import ReconcileError
+
+PATHS = click.argument("paths", metavar="[PATH]...", nargs=-1, type=click.Path(path_type=Path))
 
 
 @click.command()
@@ -23,13 +25,17 @@ from reconciler.errors import ReconcileError
     help="How problems are printed.",
 )
 @TIMEZONE
-def validate(campaigns_dir: Path, fmt: str, timezone: str) -> None:
+@PATHS
+def validate(campaigns_dir: Path, fmt: str, timezone: str, paths: tuple[Path, ...]) -> None:
     """Check every campaign and the calling policy; print every problem in every file (exit 1
-    on any error)."""
+    on any error). With PATHs (files below the campaigns folder, as pre-commit passes them),
+    check those files fully, with the defaults they use; names stay unique across all."""
     from datetime import UTC, datetime
 
     from reconciler.config.cache import ValidationCache
+    from reconciler.config.discovery import discover
     from reconciler.config.policy import past_starts
+    from reconciler.config.selection import select
     from reconciler.config.validate import load_config
     from reconciler.plan.render import problems as render_problems
 
@@ -37,22 +43,29 @@ def validate(campaigns_dir: Path, fmt: str, timezone: str) -> None:
     config = load_config(campaigns_dir, ValidationCache.default())
     # Clock-dependent, so never cached: a warning here, an error in `plan` for a create.
     late = past_starts(config.campaigns.values(), timezone, datetime.now(UTC))
-    config.problems = sorted(config.problems + late)
-    out = render_problems.FORMATS[fmt](config.problems)
+    problems = sorted(config.problems + late)
+    valid = list(config.campaigns)
+    if paths:
+        chosen = select(discover(campaigns_dir), campaigns_dir, paths)
+        problems = sorted(chosen.only(problems) + chosen.problems)
+        valid = [key for key in valid if key in chosen.keys]
+    errors = [p for p in problems if p.level == "error"]
+    out = render_problems.FORMATS[fmt](problems)
     if fmt == "json":
         click.echo(out, nl=False)
     elif out:
         click.echo(out, nl=False, err=fmt == "text")
     if github_actions() and fmt != "github":
         # on stderr when stdout is JSON (the runner reads workflow commands from both streams)
-        click.echo(render_problems.github(config.problems), nl=False, err=fmt == "json")
-    if config.errors:
+        click.echo(render_problems.github(problems), nl=False, err=fmt == "json")
+    if errors:
         if fmt == "text":
-            files = len({p.location.file for p in config.errors})
-            click.echo(f"error: {len(config.errors)} problem(s) in {files} file(s).", err=True)
+            files = len({p.location.file for p in errors})
+            click.echo(f"error: {len(errors)} problem(s) in {files} file(s).", err=True)
         raise SystemExit(1)
     if fmt == "text":
-        click.echo(f"{len(config.campaigns)} campaign(s) valid.")
+        checked = f"{len(paths)} file(s) checked: " if paths else ""
+        click.echo(f"{checked}{len(valid)} campaign(s) valid.")
 
 
 @click.command()
@@ -70,8 +83,11 @@ def schema(output_dir: Path, check: bool) -> None:
 
     if check:
         stale = schemas.stale(output_dir)
+        again = hints().command("schema", flags=[("--output-dir", str(output_dir))])
+        if output_dir == Path("schemas"):
+            again = hints().command("schema")
         for path in stale:
-            say(f"{path}: out of date; run `reconcile schema` and commit it", err=True)
+            say(f"{path}: out of date; run `{again}` and commit it", err=True)
         if stale:
             raise SystemExit(1)
         click.echo("schemas are up to date.")
@@ -90,22 +106,36 @@ def schema(output_dir: Path, check: bool) -> None:
 @click.command()
 @CAMPAIGNS
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 when a file would change.")
-def fmt(campaigns_dir: Path, check: bool) -> None:
-    """Rewrite campaign and _defaults.yaml files in canonical form (API key order, comments
-    and quoting kept)."""
+@click.option(
+    "--diff", is_flag=True, help="Change nothing; print a unified diff of what would change."
+)
+@PATHS
+def fmt(campaigns_dir: Path, check: bool, diff: bool, paths: tuple[Path, ...]) -> None:
+    """Rewrite campaign and _defaults.yaml files in canonical form (API key order, comments,
+    quoting, line endings and a byte-order mark kept). With PATHs (files below the campaigns
+    folder, as pre-commit passes them), only those; _moved.yaml and _policy.yaml are left as
+    they are."""
     from reconciler.config import fmt as formatter
+    from reconciler.plan.render import escape
     from reconciler.plan.render import problems as render_problems
 
-    results = formatter.format_files(campaigns_dir)
+    results = formatter.format_files(campaigns_dir, paths or None)
     problems = [r.problem for r in results if r.problem is not None]
     changed = [r for r in results if r.changed]
     click.echo(render_problems.text(problems), nl=False, err=True)
-    if check:
+    if diff:
         for result in changed:
-            say(f"{result.file}: would be reformatted (run `reconcile fmt`)", err=True)
-        if changed or problems:
+            for line in formatter.diff(result):
+                click.echo(escape.text(line))
+    if check or diff:
+        if check:
+            for result in changed:
+                again = hints().command("fmt", result.file)
+                say(f"{result.file}: would be reformatted (run `{again}`)", err=True)
+        if problems or (check and changed):
             raise SystemExit(1)
-        click.echo(f"{len(results)} file(s) already canonical.")
+        if not changed:
+            click.echo(f"{len(results)} file(s) already canonical.")
         return
     written, failed = formatter.write_results(results)
     for path in written:

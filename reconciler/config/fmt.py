@@ -3,7 +3,8 @@
 Canonical: keys in the API page's order (`models.field_order`) at the top and in every nested
 object the models know, unknown keys after them in their own order; mappings indented 2,
 sequences 4 with the dash at 2; no wrapping; quotes and flow/block style as written; no
-`---`/`%YAML` lines; one trailing newline. ruamel files a full-line comment under whatever
+`---`/`%YAML` lines; one trailing newline; the line endings (LF or CRLF) and a byte-order mark
+kept as found. ruamel files a full-line comment under whatever
 *precedes* it (the end of the previous value, however deep), so `_map`/`_seq` first give each
 comment line to the key that *follows* it, reorder, then write every comment back. Guards: the
 data read back by `yamlio` must be unchanged and no comment may be lost (ruamel drops those
@@ -12,6 +13,7 @@ inside `[...]`/`{...}`); otherwise the file is reported and never rewritten.
 
 from __future__ import annotations
 
+import difflib
 import io
 import itertools
 import json
@@ -19,7 +21,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -33,6 +35,7 @@ from ruamel.yaml.tokens import CommentToken
 from reconciler.config import models
 from reconciler.config.discovery import discover, display
 from reconciler.config.files import Unreadable, read_regular
+from reconciler.config.selection import select
 from reconciler.config.yamlio import MAX_FILE_BYTES, load_bytes
 from reconciler.errors import Location, Problem
 
@@ -72,15 +75,26 @@ def format_text(text: str) -> str:
     return _format(text, doc.data)
 
 
-def format_files(root: Path) -> list[FmtResult]:
-    """Format every campaign file and every `_defaults.yaml` below `root` (nothing is written).
+def format_files(
+    root: Path, named: Sequence[str | os.PathLike[str]] | None = None
+) -> list[FmtResult]:
+    """Format every campaign file and every `_defaults.yaml` below `root`, or only those of
+    `named` (`_moved.yaml` and `_policy.yaml` are accepted there and left as they are; a path
+    that names nothing to format is a problem). Nothing is written.
 
     Never raises for any file: one that cannot be read, loaded or rewritten safely is a result
     with a problem (and is never written); the others are still formatted.
     """
     layout = discover(root)
-    results = [FmtResult(root, p.location.file, "", None, p) for p in layout.problems]
-    paths = {c.path for c in layout.campaigns} | set(layout.defaults)
+    if named is None:
+        problems = layout.problems
+        paths = {c.path for c in layout.campaigns} | set(layout.defaults)
+    else:
+        chosen = select(layout, root, named)
+        problems = [p for p in layout.problems if p.location.file in chosen.named]
+        problems += chosen.problems
+        paths = set(chosen.formattable)
+    results = [FmtResult(root, p.location.file, "", None, p) for p in problems]
     for path in sorted(paths, key=display):
         results.append(_format_file(path, display(path)))
     return results
@@ -96,7 +110,7 @@ def _format_file(path: Path, file: str) -> FmtResult:
         return FmtResult(path, file, "", None, doc.problems[0])
     original = raw.decode("utf-8")
     try:
-        return FmtResult(path, file, original, _format(original, doc.data))
+        return FmtResult(path, file, original, _as_found(_format(original, doc.data), original))
     except FmtError as exc:
         message, line = f"{exc}; file left as it is", exc.line
     except Exception as exc:  # ruamel's round trip: NotImplementedError and others
@@ -106,6 +120,25 @@ def _format_file(path: Path, file: str) -> FmtResult:
         )
         line = 1
     return FmtResult(path, file, original, None, Problem(Location(file, line), "(file)", message))
+
+
+def _as_found(formatted: str, original: str) -> str:
+    """`formatted` (LF, no BOM) with the original's line endings and byte-order mark."""
+    newline = original.find("\n")
+    if newline > 0 and original[newline - 1] == "\r":  # CRLF, as its first line ends
+        formatted = formatted.replace("\n", "\r\n")
+    return "\ufeff" + formatted if original.startswith("\ufeff") else formatted
+
+
+def diff(result: FmtResult) -> list[str]:
+    """A unified diff of what formatting would change in one file (no line endings)."""
+    if result.formatted is None or not result.changed:
+        return []
+    before, after = (
+        t.removeprefix("\ufeff").splitlines() for t in (result.original, result.formatted)
+    )
+    lines = difflib.unified_diff(before, after, f"a/{result.file}", f"b/{result.file}", lineterm="")
+    return list(lines) or [f"{result.file}: only the line endings change (mixed: all as line 1)"]
 
 
 def write_results(results: Iterable[FmtResult]) -> tuple[list[Path], list[Problem]]:
