@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from reconciler.apply import client as api
 from reconciler.apply import doubt, failure, guard
 from reconciler.apply.relogin import Relogin
+from reconciler.apply.progress import Progress, Silent
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -108,11 +109,17 @@ class Stop:
 class RateLimiter:
     """At most `rate` starts per second across threads (0 = unlimited)."""
 
-    def __init__(self, rate: float, sleep: Callable[[float], object] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        sleep: Callable[[float], object] = time.sleep,
+        waiting: Callable[[float], None] | None = None,
+    ) -> None:
         self.interval = 1 / rate if rate > 0 else 0.0
         self.next = 0.0
         self.lock = threading.Lock()
         self.sleep = sleep
+        self.waiting = waiting  # told how long each wait is (the progress line shows it)
 
     def wait(self) -> None:
         if not self.interval:
@@ -122,6 +129,8 @@ class RateLimiter:
             start = max(now, self.next)
             self.next = start + self.interval
         if start > now:
+            if self.waiting is not None:
+                self.waiting(start - now)
             self.sleep(start - now)
 
 
@@ -142,6 +151,7 @@ class Applier:
         sleep: Callable[[float], object] | None = None,
         error: Echo | None = None,
         renew: Callable[[], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.store, self.client, self.options = store, client, options
         # Every line names keys, identities or API messages: escaped here, once for all.
@@ -152,8 +162,9 @@ class Applier:
         # Waits between retries end early when a signal stops the run.
         self.sleep: Callable[[float], object] = sleep or self.stop.event.wait
         self.report = ApplyReport()
+        self.progress = progress or Silent()
         self.again = "reconcile apply"  # the command that runs it again (set by `run`)
-        self.limiter = RateLimiter(options.rate, self.sleep)
+        self.limiter = RateLimiter(options.rate, self.sleep, self.progress.waiting)
         self.lock = threading.Lock()
         self.journal_error: StateError | None = None  # the first journal record that failed
         self._failing = threading.Lock()
@@ -308,20 +319,25 @@ class Applier:
 
     def _creates(self, creates: list[Action], state: State, journal: Records) -> None:
         workers = max(1, self.options.parallelism)
+        self.progress.start(len(creates))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create") as pool:
             for future in [pool.submit(self._create, a, state, journal) for a in creates]:
                 future.result()
 
     def _create(self, action: Action, state: State, journal: Records) -> None:
+        self.progress.done(action.key, self._create_one(action, state, journal))
+
+    def _create_one(self, action: Action, state: State, journal: Records) -> str:
+        """Send one create (write-ahead); returns its outcome in a word, for the progress."""
         if self.stop.event.is_set():
             with self.lock:
                 self.report.skipped.append((action.key, f"not started: {self.stop.reason}"))
-            return
+            return "not started"
         self.limiter.wait()
         if self.stop.event.is_set():  # the signal came while this create waited for its turn
             with self.lock:
                 self.report.skipped.append((action.key, f"not started: {self.stop.reason}"))
-            return
+            return "not started"
         previous = state.campaigns.get(action.key)
         replaced = previous.replaced if previous else ()
         if previous is not None and previous.status == "created" and previous.identity:
@@ -342,10 +358,13 @@ class Applier:
             self._journal_failed(exc)
             with self.lock:
                 self.report.skipped.append((action.key, "not sent: the journal cannot record it"))
-            return
+            return "not sent"
         outcome = self._send(action)
         with self.lock:
             self._record(action, outcome, pending, previous, journal)
+        if isinstance(outcome, api.Created | api.InDoubt):
+            return "created" if isinstance(outcome, api.Created) else "in doubt"
+        return "refused"
 
     def _send(self, action: Action) -> api.CreateOutcome:
         generation = self.relogin.generation

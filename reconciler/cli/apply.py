@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -43,6 +44,15 @@ def _confirm(planfile_given: bool, auto_approve: bool) -> None:
     )
     if answer != "yes":
         raise ReconcileError("apply cancelled; nothing was changed")
+
+
+def _status_line(rate: float) -> Any:
+    """The progress line on a terminal (`[12/25] created KEY`); None elsewhere."""
+    if not sys.stdout.isatty() or os.environ.get("TERM") == "dumb":
+        return None
+    from reconciler.cli.progress import StatusLine
+
+    return StatusLine(rate)
 
 
 def _install_signals(stop: Any, client: Any) -> dict[int, Any]:
@@ -168,15 +178,27 @@ def apply(
         options = ApplyOptions(
             url, parallelism, rate, retry_pending, allow_duplicate, not no_remote_check
         )
+        status = _status_line(rate)
         applier = Applier(
-            store, services.client, options, click.echo, stop, error=_echo_err, renew=services.renew
+            store,
+            services.client,
+            options,
+            status.echo if status else click.echo,
+            stop,
+            error=status.error if status else _echo_err,
+            progress=status,
+            renew=services.renew,
         )
         try:
             report = applier.run(the_plan, current)
         except BaseException:
+            if status:
+                status.clear()
             click.echo(applier.report.summary())  # what was done before the error
             raise
         finally:
+            if status:
+                status.clear()
             for number, handler in previous.items():  # apply may run inside a longer process
                 signal.signal(number, handler)
     click.echo(report.summary())

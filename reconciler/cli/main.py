@@ -36,6 +36,7 @@ for command in (
     config.schema,
     config.fmt,
     plan.plan,
+    plan.show,
     apply.apply,
     apply.check_remote,
     doctor.doctor,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,13 +21,7 @@ from reconciler.cli.options import (
 from reconciler.cli.output import say
 from reconciler.errors import InputError, ReconcileError
 
-
-@click.command()
-@CAMPAIGNS
-@STATE
-@WORKSPACE
-@API_URL
-@click.option(
+FORMAT = click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json", "markdown"]),
@@ -34,6 +29,38 @@ from reconciler.errors import InputError, ReconcileError
     show_default=True,
     help="text for a terminal, markdown for a pull request, json for programs.",
 )
+SUMMARY = click.option(
+    "--summary",
+    is_flag=True,
+    help="Text only: the banner, one line per action (no payloads or diffs), the summary line.",
+)
+
+
+def _check_summary(fmt: str, summary: bool) -> None:
+    if summary and fmt != "text":
+        raise click.UsageError(f"--summary shortens the text plan; --format {fmt} is always whole")
+
+
+def _rendered(the_plan: Any, fmt: str, summary: bool, no_color: bool) -> str:
+    """The plan in `fmt` (`--summary`: the short text form)."""
+    from reconciler.plan.render import markdown, plan_text
+
+    if fmt == "json":
+        return plan_text.as_json(the_plan)
+    if fmt == "markdown":
+        return markdown.markdown(the_plan)
+    if summary:
+        return plan_text.summary(the_plan, color=color(no_color))
+    return plan_text.text(the_plan, color=color(no_color))
+
+
+@click.command()
+@CAMPAIGNS
+@STATE
+@WORKSPACE
+@API_URL
+@FORMAT
+@SUMMARY
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan.")
 @click.option(
     "--detailed-exitcode",
@@ -48,6 +75,7 @@ def plan(
     workspace: str,
     api_url: str | None,
     fmt: str,
+    summary: bool,
     out: Path | None,
     detailed_exitcode: bool,
     no_color: bool,
@@ -62,6 +90,7 @@ def plan(
     from reconciler.plan.render import markdown, plan_text
     from reconciler.plan.render import problems as render_problems
 
+    _check_summary(fmt, summary)
     store = build_store(state_path, sandbox, workspace)
     try:
         the_plan, config, _ = build_plan(
@@ -73,25 +102,19 @@ def plan(
         raise
     warnings = [p for p in config.problems if p.level == "warning"] + list(the_plan.problems)
     click.echo(render_problems.text(warnings), nl=False, err=True)
-    if fmt == "json":
-        rendered = plan_text.as_json(the_plan)
-    elif fmt == "markdown":
-        rendered = markdown.markdown(the_plan)
-    else:
-        rendered = plan_text.text(the_plan, color=color(no_color))
-    click.echo(rendered, nl=False)
+    click.echo(_rendered(the_plan, fmt, summary, no_color), nl=False)
     if github_actions():
         # on stderr when stdout is JSON (the runner reads workflow commands from both streams)
         annotations = render_problems.github(warnings) + plan_text.github_notices(the_plan)
         click.echo(annotations, nl=False, err=fmt == "json")
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary:
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
             try:
-                with open(summary, "a", encoding="utf-8") as handle:
+                with open(step_summary, "a", encoding="utf-8") as handle:
                     handle.write(markdown.markdown(the_plan) + "\n")
             except OSError as exc:
                 raise ReconcileError(
-                    f"{summary}: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})"
+                    f"{step_summary}: cannot append to GITHUB_STEP_SUMMARY ({exc.strerror})"
                 ) from None
     if the_plan.problems:
         click.echo(f"error: the plan has {len(the_plan.problems)} problem(s).", err=True)
@@ -102,3 +125,26 @@ def plan(
         say(f"Saved the plan to {out}; `{again}` carries out exactly it.", err=True)
     if detailed_exitcode and the_plan.has_changes:
         raise SystemExit(2)
+
+
+@click.command()
+@click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False))
+@FORMAT
+@SUMMARY
+@click.option("--no-color", is_flag=True, help="Never colour the output.")
+def show(planfile: Path, fmt: str, summary: bool, no_color: bool) -> None:
+    """Print a saved plan (made by `plan --out`) as `plan` printed it; reads neither the state
+    nor the API."""
+    from reconciler.plan import planfile as planfiles
+
+    _check_summary(fmt, summary)
+    body = planfiles.load(planfile)
+    the_plan = planfiles.to_plan(body, planfile)
+    bound = body["binding"]
+    say(
+        f"{planfile}: a plan for {bound.get('api_url')}, made by reconcile "
+        f"{bound.get('tool_version')} against state serial {the_plan.serial}"
+        + (f" (lineage {the_plan.lineage})." if the_plan.lineage else " (no state file)."),
+        err=True,
+    )
+    click.echo(_rendered(the_plan, fmt, summary, no_color), nl=False)

@@ -19,10 +19,7 @@ def block(action: Action, options: PlanOptions) -> list[str]:
     Each line is escaped for a terminal (keys, sources and identities come from files and
     from the API), so a value never starts a line of its own.
     """
-    header = f"{action.symbol} {action.name.replace('_', ' ')} {action.key}"
-    if action.source:
-        header += f"  ({action.source})"
-    lines = [header]
+    lines = [_header(action)]
     if action.name in ("create", "replace") and not action.diff:
         lines += common.payload_lines(action.payload or {}, "    ")
     elif action.diff:
@@ -45,6 +42,36 @@ def block(action: Action, options: PlanOptions) -> list[str]:
             f"if a second task is really wanted: `{allow_command(action, options)}`)"
         )
     return [escape.text(line) for line in lines]
+
+
+def _header(action: Action) -> str:
+    header = f"{action.symbol} {action.name.replace('_', ' ')} {action.key}"
+    return f"{header}  ({action.source})" if action.source else header
+
+
+def summary(plan: Plan, color: bool = False) -> str:
+    """The short form (`plan --summary`): the banner, one line per action that is not
+    unchanged (no payloads, no diffs), and the summary line."""
+    out: list[str] = []
+    banner = common.banner(plan)
+    if banner:
+        out += [*banner, ""]
+    for action in plan.actions:
+        if action.name == "unchanged":
+            continue
+        line = _header(action)
+        if isinstance(action, Create | Replace) and action.duplicate_of:
+            line += f"  PROBABLE RENAME of {action.duplicate_of}: apply refuses it"
+        line = escape.text(line)
+        if color:
+            line = f"\x1b[{_COLORS.get(action.symbol, '0')}m{line}\x1b[0m"
+        out.append(line)
+    if out and out[-1]:
+        out.append("")
+    if not any(a.name != "unchanged" for a in plan.actions):
+        out.append("No changes. The platform matches the campaign files.")
+    out.append(common.summary_line(plan))
+    return "\n".join(out) + "\n"
 
 
 def text(plan: Plan, color: bool = False) -> str:
