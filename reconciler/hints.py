@@ -30,6 +30,7 @@ _TAKES: dict[str, tuple[str, ...]] = {
     "import": _ALL,
     "check-remote": _ALL,
     "state": _STATE,
+    "state init": ("--sandbox", "--state"),  # a schema serves every workspace
     "validate": ("--campaigns",),
     "fmt": ("--campaigns",),
 }

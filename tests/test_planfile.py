@@ -106,6 +106,7 @@ def test_a_saved_plan_is_the_json_plan_plus_its_binding(project: Path) -> None:
         "targets": ["a"],
         "replace": [],
         "max_creates": 3,
+        "timezone": "Europe/Moscow",
     }
     check(saved)
 

@@ -227,7 +227,7 @@ class _Reader:
     def get(self, record: dict[str, Any], key: str, where: str, kind: Any, what: str) -> Any:
         value = record.get(key)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise self.fail(f"{where}.{key}", what)
+            raise self.fail(f"{where}.{key}" if where else key, what)
         return value
 
     def text(self, record: dict[str, Any], key: str, where: str) -> str | None:
@@ -238,8 +238,7 @@ class _Reader:
 def to_plan(body: dict[str, Any], path: Path | str) -> Plan:
     """The plan a saved plan holds (what `load` returned), to render as `plan` did."""
     read = _Reader(path)
-    bound = read.get(body, "binding", "binding", dict, "an object")
-    state = read.get(body, "state", "state", dict, "an object")
+    bound = read.get(body, "binding", "", dict, "an object")
     options = PlanOptions(
         tuple(str(k) for k in read.get(bound, "targets", "binding", list, "a list")),
         tuple(str(k) for k in read.get(bound, "replace", "binding", list, "a list")),
@@ -247,7 +246,8 @@ def to_plan(body: dict[str, Any], path: Path | str) -> Plan:
         str(bound.get("timezone") or DEFAULT_TIMEZONE),  # older saved plans have none
         hints=Hints(sandbox=bound.get("api_url") == SANDBOX_API_URL),
     )
-    actions = read.get(body, "actions", "actions", list, "a list")
+    state = read.get(body, "state", "", dict, "an object")
+    actions = read.get(body, "actions", "", list, "a list")
     return Plan(
         tuple(_action(read, record, f"actions[{i}]") for i, record in enumerate(actions)),
         read.text(state, "lineage", "state"),
