@@ -204,3 +204,21 @@ def test_every_hint_parses_as_its_command(words: str, args: tuple[str, ...]) -> 
         assert context.params["sandbox"] is True, printed
     if "state_path" in context.params:
         assert context.params["state_path"] == "s.json", printed
+
+
+def test_the_unlock_hint_of_a_held_sandbox_lock_names_the_sandbox_lock(two: Path) -> None:
+    from reconciler.state.file.store import FileStore
+
+    assert run("apply", "--sandbox", "--auto-approve", "--rate", "0").code == 0
+    with FileStore(SANDBOX_STATE).lock("reconcile apply") as held:
+        blocked = run("state", "rm", "--sandbox", "a")
+        assert blocked.code == 1
+        [hint] = hints_in(blocked.stderr, "state unlock")
+        assert hint == f"reconcile state unlock --sandbox {held.id}"
+        refused = run_as_printed(hint)  # the holder is alive here: refused, but on that lock
+        assert refused.code == 1
+        assert refused.stderr.startswith(
+            f"error: {SANDBOX_STATE}: state is locked by pid {held.pid} on host "
+        )
+        assert "still running" in refused.stderr
+    assert not REAL_STATE.exists() and not Path("reconcile.state.json.lock").exists()

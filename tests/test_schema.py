@@ -80,7 +80,10 @@ def test_check_fails_after_an_edit_and_writes_nothing(copy_of_schemas: Path, nam
     result = run_schema("--check", "--output-dir", str(copy_of_schemas))
 
     assert result.exit_code == 1
-    assert result.stderr == f"{path}: out of date; run `reconcile schema` and commit it\n"
+    assert result.stderr == (
+        f"{path}: out of date; run `reconcile schema --output-dir {copy_of_schemas}` and commit "
+        "it\n"  # the folder it checked: the command acts on the same files
+    )
     assert snapshot(copy_of_schemas) == before
 
     assert run_schema("--output-dir", str(copy_of_schemas)).exit_code == 0
