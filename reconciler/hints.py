@@ -62,6 +62,10 @@ class Hints:
                 given.append((name, value))
         return [flag for flag in given if flag[0] in takes]
 
+    def flags(self, words: str) -> str:
+        """The context flags of the command `words`, shell-quoted (`--sandbox --state s.json`)."""
+        return " ".join(_rendered(self.context(words)))
+
     def command(self, words: str, *args: str, flags: Iterable[Flag] = ()) -> str:
         """`reconcile WORDS [CONTEXT] [FLAGS] [--] ARGS`, every word shell-quoted.
 
@@ -69,15 +73,20 @@ class Hints:
         identities, files); `flags` more options. A value or an argument that starts with `-`
         is written so that it cannot be read as an option (`--flag=VALUE`, `--` before ARGS).
         """
-        out = ["reconcile", *words.split()]
-        for name, value in [*self.context(words), *flags]:
-            if value is None:
-                out.append(name)
-            elif value.startswith("-"):
-                out.append(shlex.quote(f"{name}={value}"))
-            else:
-                out += [name, shlex.quote(value)]
+        out = ["reconcile", *words.split(), *_rendered([*self.context(words), *flags])]
         if any(a.startswith("-") for a in args):
             out.append("--")
         out += [shlex.quote(a) for a in args]
         return " ".join(out)
+
+
+def _rendered(flags: Iterable[Flag]) -> list[str]:
+    out: list[str] = []
+    for name, value in flags:
+        if value is None:
+            out.append(name)
+        elif value.startswith("-"):
+            out.append(shlex.quote(f"{name}={value}"))
+        else:
+            out += [name, shlex.quote(value)]
+    return out

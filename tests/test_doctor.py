@@ -400,7 +400,10 @@ def test_readmes_example_shows_every_check_in_order() -> None:
 
 @pytest.mark.parametrize(
     ("args", "path"),
-    [(["--sandbox"], ".reconcile/sandbox.state.json"), (["--state", "my state.json"], None)],
+    [
+        (["--sandbox"], ".reconcile/sandbox.state.json"),
+        (["--state", "my state.json"], None),
+    ],
 )
 def test_the_unlock_hint_acts_on_the_same_state(
     start: StartSandbox, project: Path, args: list[str], path: str | None
@@ -411,8 +414,8 @@ def test_the_unlock_hint_acts_on_the_same_state(
     with FileStore(state_file).lock("reconcile apply") as held:
         report = doctor(*api(sandbox), *args, TWIN24_TOKEN=TOKEN)
         hint = report.detail("lock").rpartition("if that run is dead: ")[2]
-        quoted = "'my state.json'" if path is None else path
-        assert hint == f"reconcile state unlock --state {quoted} {held.id}"
+        context = "--state 'my state.json'" if path is None else "--sandbox"
+        assert hint == f"reconcile state unlock {context} {held.id}"  # the one hint helper
         with CliRunner().isolation() as (_, err, _):
             with pytest.raises(SystemExit):
                 main(shlex.split(hint)[1:])

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from reconciler.apply import client as api
 from reconciler.apply import doubt, failure, guard
-from reconciler.apply.relogin import Relogin
 from reconciler.apply.progress import Progress, Silent
+from reconciler.apply.relogin import Relogin
 from reconciler.errors import (
     ApiError,
     AuthError,

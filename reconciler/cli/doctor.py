@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import click
@@ -19,7 +18,7 @@ from reconciler.cli.options import (
     TOKEN_FILE,
     WORKSPACE,
 )
-from reconciler.cli.output import say
+from reconciler.cli.output import hints, say
 
 SCHEMAS_DIR = Path("schemas")  # where `reconcile schema` writes by default
 
@@ -74,7 +73,7 @@ def doctor(
                 connect=lambda credentials: build_client(url, credentials),
                 api_url="the embedded sandbox" if sandbox else url,
                 timezone=timezone,
-                state_flags=_state_flags(state_path, workspace, sandbox),
+                state_flags=_state_flags(),
             )
         )
     finally:
@@ -91,20 +90,9 @@ def doctor(
         raise SystemExit(1)
 
 
-def _state_flags(state_path: str | None, workspace: str, sandbox: bool) -> str:
-    """` --state S --workspace W` as a suggested state command needs them to act on the same
-    state; a --state that came from env RECONCILE_STATE is left to the environment."""
-    from reconciler.cli.options import SANDBOX_STATE
-    from reconciler.state.postgres.connection import has_password
-
-    context = click.get_current_context()
-    given = context.get_parameter_source("state_path") == click.core.ParameterSource.COMMANDLINE
-    flags = []
-    if sandbox and state_path is None:
-        flags += ["--state", str(SANDBOX_STATE)]
-    elif state_path is not None and given:
-        # a URL with a password is never printed whole: the masked one would not work
-        flags += ["--state", "URL" if has_password(state_path) else state_path]
-    if context.get_parameter_source("workspace") == click.core.ParameterSource.COMMANDLINE:
-        flags += ["--workspace", workspace]
-    return "".join(f" {shlex.quote(flag)}" for flag in flags)
+def _state_flags() -> str:
+    """The context a suggested state command repeats to act on the same state (the one helper
+    of `reconciler.hints`: the --sandbox, --state and --workspace given as flags), with a
+    space before it."""
+    flags = hints().flags("state unlock")
+    return f" {flags}" if flags else ""

@@ -20,6 +20,13 @@ def say(line: str, err: bool = False) -> None:
     click.echo(escape.text(line), err=err)
 
 
+def _has_password(state: str) -> bool:
+    from reconciler.state.postgres.connection import has_password
+    from reconciler.state.postgres.store import is_postgres_url
+
+    return is_postgres_url(state) and has_password(state)
+
+
 def hints() -> Hints:
     """What a command this run suggests must repeat (`reconciler.hints`): the context options
     of the running command that were given on the command line (not from the environment)."""
@@ -33,10 +40,13 @@ def hints() -> Hints:
             return None
         return str(value)
 
+    state = given("state_path")
+    if state is not None and _has_password(state):
+        state = "URL"  # never printed whole (and refused anyway): the masked one would not work
     return Hints(
         sandbox=bool(ctx.params.get("sandbox")),
         campaigns=given("campaigns_dir"),
-        state=given("state_path"),
+        state=state,
         workspace=given("workspace"),
         api_url=given("api_url"),
     )

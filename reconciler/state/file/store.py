@@ -158,7 +158,7 @@ class FileStore:
     def lock_state(self) -> LockState:
         """Who holds the lock, read from the lock file's text: never taken, never created.
 
-        A holder writes its name when it takes the lock and empties the file when it lets go;
+        A holder writes its name when it takes the lock and removes the file when it lets go;
         a run killed outright leaves its name, but the OS released its lock: a name whose
         process is gone (on this host) is a free lock.
         """
