@@ -235,6 +235,11 @@ def test_the_cause_comes_first_and_long_lists_are_counted(
         "campaign files added: campaigns/new-000.yaml, campaigns/new-001.yaml, "
         "campaigns/new-002.yaml and 37 more" in message
     )
+    # Stale against its own API too (the files changed): a new plan, for the API it was for.
+    assert message.endswith(
+        f"It was made for {API_URL}: make a new plan with `reconcile plan --api-url {API_URL} "
+        "--out PLANFILE` and review it"
+    )
 
 
 def test_check_fresh_compares_with_the_state_given(project: Path) -> None:

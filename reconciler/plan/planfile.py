@@ -137,12 +137,12 @@ def check_fresh(
         )
     elif bound.get("serial") != state.serial:
         reasons.append(f"the state changed since (serial {bound.get('serial')} -> {state.serial})")
-    if plan is not None:
-        reasons += _actions_differ(saved, plan)
     then: dict[str, str] = bound.get("campaigns", {})
     now = {k: c.fingerprint for k, c in campaigns.items()}
     changed = sorted(k for k in then.keys() & now.keys() if then[k] != now[k])
     added, removed = sorted(now.keys() - then.keys()), sorted(then.keys() - now.keys())
+    if plan is not None:  # the keys of changed files are named below, by their files
+        reasons += _actions_differ(saved, plan, {*changed, *added, *removed})
     # A removed file is named by the source the saved plan recorded (its key if not targeted).
     sources = {a.get("key"): a.get("source") for a in saved.get("actions", [])}
     for label, keys in (("changed", changed), ("added", added), ("removed", removed)):
@@ -151,9 +151,14 @@ def check_fresh(
             reasons.append(f"campaign files {label}: {named(files)}")
     if reasons:
         options = plan.options if plan is not None else _options(bound)
+        # Stale wherever it is applied: the files or the tool changed, not only the API.
+        remake = bool(changed or added or removed) or any(
+            bound.get(k) != v
+            for k, v in (("tool_version", __version__), ("schema_version", SCHEMA_VERSION))
+        )
         raise PlanError(
             f"the saved plan {path} is stale: {'; '.join(reasons)}. "
-            f"{_advice(then_url, api_url, options, path)}"
+            f"{_advice(then_url, api_url, options, path, remake)}"
         )
 
 
@@ -164,11 +169,11 @@ def named(items: list[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def _actions_differ(saved: dict[str, Any], plan: Plan) -> list[str]:
+def _actions_differ(saved: dict[str, Any], plan: Plan, files_changed: set[str]) -> list[str]:
     then_actions = {a.get("key"): _action_id(a) for a in saved.get("actions", [])}
     now_actions = {a["key"]: _action_id(a) for a in plan_data(plan)["actions"]}
     differ = []
-    for key in sorted(then_actions.keys() | now_actions.keys(), key=str):
+    for key in sorted((then_actions.keys() | now_actions.keys()) - files_changed, key=str):
         was, now_is = then_actions.get(key), now_actions.get(key)
         if was != now_is:
             differ.append(
@@ -186,19 +191,27 @@ def _options(bound: dict[str, Any]) -> PlanOptions:
     )
 
 
-def _advice(then_url: Any, api_url: str, options: PlanOptions, path: Path | str) -> str:
-    """Apply the plan against the API it was made for, or make a new one."""
-    hints = options.hints
+def _advice(
+    then_url: Any, api_url: str, options: PlanOptions, path: Path | str, remake: bool
+) -> str:
+    """Apply the plan against the API it was made for, or make a new one (`remake`: what
+    changed would make it stale there too: the campaign files, the tool or schema version)."""
+    new_plan = "make a new plan with `{}` and review it"
     if then_url != api_url and isinstance(then_url, str):
         if then_url == SANDBOX_API_URL:
-            there, made = replace(hints, sandbox=True, api_url=None), "with --sandbox"
+            there, made = replace(options.hints, sandbox=True, api_url=None), "with --sandbox"
         else:
-            there, made = replace(hints, sandbox=False, api_url=then_url), f"for {then_url}"
-        return f"It was made {made}: run `{there.command('apply', str(path))}`"
-    return (
-        f"Make a new plan with `{options.command('plan', flags=[('--out', str(path))])}` and "
-        "review it"
-    )
+            there, made = replace(options.hints, sandbox=False, api_url=then_url), f"for {then_url}"
+        options = replace(options, hints=there)
+        if not remake:
+            return f"It was made {made}: run `{there.command('apply', str(path))}`"
+        return f"It was made {made}: " + new_plan.format(_new_plan(options, path))
+    advice = new_plan.format(_new_plan(options, path))
+    return advice[0].upper() + advice[1:]
+
+
+def _new_plan(options: PlanOptions, path: Path | str) -> str:
+    return options.command("plan", flags=[("--out", str(path))])
 
 
 def _action_id(action: dict[str, Any]) -> tuple[Any, ...]:
