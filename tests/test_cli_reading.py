@@ -162,6 +162,59 @@ READ_BAD = [
         edit("cps: 1.03\n", "cps: 1.03\nwebhookUrls: [-]\n"),
         at(8, 15, "(file)", "a plain - in [...] or {...} must be quoted"),
     ),
+    # --- keys starting with `<` (once an IndexError: pydantic's union tags were dropped) ---
+    case(
+        "yaml-merge-key",
+        VALID_CAMPAIGN + "<<: {cps: 1.05}\n",
+        at(19, 1, "<<", "merge keys are not supported (YAML 1.2 has none); share values with"),
+    ),
+    case(
+        "yaml-merge-key-quoted",
+        VALID_CAMPAIGN + '"<<": 1\n',
+        at(19, 1, "<<", "merge keys are not supported"),
+    ),
+    case(
+        "key-starting-with-lt",
+        edit("  recordCall: false\n", '  recordCall: false\n  "<x": 1\n'),
+        at(12, 3, "additionalOptions.<x", "unknown field additionalOptions.<x;"),
+    ),
+    case(
+        "key-like-a-union-tag-in-a-webhook",
+        VALID_CAMPAIGN + 'webhookUrls: [{url: "https://a.example/", <url>: 1}, <x]\n',
+        at(19, 43, "webhookUrls[0].<url>", "unknown field webhookUrls[0].<url>;"),
+        at(19, 54, "webhookUrls[1]", "expected an http:// or https:// URL, got text '<x'"),
+    ),
+    # --- numbers that are not whole, or not an int32 -----------------------------------------
+    case(
+        "seconds-inf",
+        edit("fullListTime: 30", "fullListTime: .inf"),
+        at(10, 17, "additionalOptions.fullListTime", "expected an integer, got inf"),
+    ),
+    case(
+        "seconds-nan",
+        edit("fullListTime: 30", "fullListTime: .NaN"),
+        at(10, 17, "additionalOptions.fullListTime", "expected an integer, got nan"),
+    ),
+    case(
+        "seconds-1e308",
+        edit("fullListTime: 30", "fullListTime: 1e308"),
+        at(10, 17, "additionalOptions.fullListTime", "expected an integer, got 1e+308"),
+    ),
+    case(
+        "seconds-over-int32",
+        edit("fullListTime: 30", "fullListTime: 2147483648"),
+        at(10, 17, "additionalOptions.fullListTime", "must be at most 2147483647"),
+    ),
+    case(
+        "count-99-digits",
+        VALID_CAMPAIGN + "lifetime: " + "9" * 99 + "\n",
+        at(19, 11, "lifetime", "must be at most 2147483647"),
+    ),
+    case(
+        "cps-minus-inf",
+        edit("cps: 1.03", "cps: -.inf"),
+        at(7, 6, "cps", "cps -inf cannot be encoded"),
+    ),
     # --- a campaign must never be skipped silently ------------------------------------------
     case(
         "suffix-in-upper-case",

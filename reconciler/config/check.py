@@ -146,6 +146,11 @@ def _unknown(path: FieldPath) -> str:
         model = models.submodels(model).get(str(part))
     name = str(path[-1])
     message = f"unknown field {display_path(path)}"
+    if name == "<<":
+        return message + (
+            ": YAML merge keys are not supported (YAML 1.2 has none); share values with a "
+            "_defaults.yaml in the folder"
+        )
     if model is not None:
         close = difflib.get_close_matches(name, list(model.model_fields), n=1)
         if close:

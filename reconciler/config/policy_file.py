@@ -135,8 +135,11 @@ class _Reader:
 
 
 def _whole(value: Any) -> bool:
-    # As for campaign fields (and JSON Schema's "integer"): 6.0 is the whole number 6.
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == int(value)
+    # As for campaign fields (and JSON Schema's "integer"): 6.0 is the whole number 6; inf
+    # and nan are not whole numbers (int() of them raises).
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _plain(value: Any) -> str:
