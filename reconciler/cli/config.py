@@ -70,14 +70,16 @@ def schema(output_dir: Path, check: bool) -> None:
 
     if check:
         stale = schemas.stale(output_dir)
-        for path in stale:
-            say(f"{path}: out of date; run `reconcile schema` and commit it", err=True)
+        for path, why in stale:
+            say(f"{path}: {why}", err=True)
         if stale:
             raise SystemExit(1)
         click.echo("schemas are up to date.")
         return
     try:
         written = schemas.write(output_dir)
+    except schemas.Unwritable as exc:
+        raise ReconcileError(str(exc)) from None
     except OSError as exc:
         raise ReconcileError(
             f"cannot write the schemas to {output_dir}: {exc.strerror or exc}; pass "
