@@ -36,6 +36,15 @@ MAX_KEY_CHARS = 256  # (written as a literal in the hot loop of `mapping`)
 MAX_TEXT_CHARS = 65_536
 
 FieldPath = tuple[str | int, ...]
+# The fallback parser reads about 50 KiB a second: a file libyaml refuses is read again by it
+# only up to this size, so that a checkout of many large files cannot eat the plan job.
+FALLBACK_MAX_BYTES = 256 * 1024
+FALLBACK_MAX_CHARS = FALLBACK_MAX_BYTES // 4  # below it, the bytes need not be counted
+FALLBACK_NOTE = (
+    " (this file is over 256 KiB, so only the fast YAML reader reads it; it refuses some valid "
+    "YAML 1.2 that the slower reader takes, such as a URL inside [...] or {...}: quote such "
+    "values, or split the file)"
+)
 
 
 class Refused(Exception):
@@ -81,6 +90,9 @@ def _compose(text: str, builder: _Builder, fast: bool) -> Composed:
             return data, builder.keys, builder.values, "libyaml"
         except (YAMLError, _Misread) as fast_error:
             first = fast_error
+        if len(text) > FALLBACK_MAX_CHARS and len(text.encode("utf-8")) > FALLBACK_MAX_BYTES:
+            refused = builder.refusal(first, first)
+            raise Refused(refused.line, refused.col, refused.message + FALLBACK_NOTE)
     slow = _Builder(text, builder.file, builder.root)
     try:
         data = slow.build(yaml12.PureParser(text).get_event, fast=False)
