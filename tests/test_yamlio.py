@@ -331,6 +331,15 @@ def nested(depth: int) -> bytes:
         (b"a: [b,#c\n  d]\n", 1, 7, "a comment needs a space before the #"),
         (b"a: [-]\n", 1, 5, "a plain - in [...] or {...} must be quoted"),
         (b"a:\n \tb: 1\n", 2, 2, "a tab where only spaces are read"),
+        # invalid YAML 1.2 that both parsers accepted
+        (b"a:\n|\n  hello\n", 2, 1, "a | text that starts on the line below its key or dash"),
+        (b"a:\n- \n|\n", 3, 1, "a | text that starts on the line below its key or dash"),
+        (b"a:\n  b: 1\n  c:\n  >\n   x\n", 4, 3, "must be indented by at least 3 space(s)"),
+        (b"a: {-}\n", 1, 5, "a plain - in [...] or {...} must be quoted"),
+        (b"a: {-, b: 1}\n", 1, 5, "a plain - in [...] or {...} must be quoted"),
+        (b"a: 'b\n\t\n  c'\n", 2, 1, "must be indented by at least 1 space(s)"),
+        (b'a: "b\n\t\n  c"\n', 2, 1, "must be indented by at least 1 space(s)"),
+        (b"a: {foo # c\n  :bar}\n", 2, 3, "invalid YAML"),
         (b"%YAML 1.3\n---\na: 1\n", 1, 1, "%YAML 1.3 directive is not supported"),
         (b"# only\n...\n", 1, 1, "file is empty"),
     ],
@@ -411,6 +420,11 @@ BOTH_PARSERS = [
     (b'a: {"b":c}\n', {"a": {"b": "c"}}),
     (b'a: {"b" :c}\n', {"a": {"b": "c"}}),
     (b'a: ["b"\t:c]\n', {"a": [{"b": "c"}]}),
+    # what the checks above must still let through
+    (b"a: 'b\n \t\n  c'\n", {"a": "b\nc"}),
+    (b"a: [b,\n\t\n  c]\n", {"a": ["b", "c"]}),
+    (b"a:\n |\n  x\n", {"a": "x\n"}),
+    (b"a: [{-: 1}]\n", {"a": [{"-": 1}]}),
 ]
 
 

@@ -251,16 +251,19 @@ def check_continuation(
 
     YAML 1.2 requires every further line of a quoted or plain scalar, or of a [...] or {...},
     that is the value of a block mapping or sequence to be indented more than its key or dash
-    (tabs do not count as indentation). Lines of only white space, and comment lines of a
-    [...] or {...} (`comments`), may stand anywhere.
+    (tabs do not count as indentation). Lines of only spaces, and white-space or comment
+    lines of a [...] or {...} (`comments`), may stand anywhere; in a text, a line of white
+    space with a tab needs the full indent before the tab (YAML 1.2 l-empty).
     """
     for number in range(first + 1, last + 1):
         line = lines[number]
         stripped = line.lstrip(" ")
         rest = stripped.lstrip("\t")
-        if not rest or (comments and rest.startswith("#")):
-            continue
         spaces = len(line) - len(stripped)
+        if not rest and (comments or spaces >= need or not stripped):
+            continue  # an empty line: spaces only, or a full indent and then tabs
+        if comments and rest.startswith("#"):
+            continue
         if spaces < need:
             raise Invalid(
                 number,

@@ -217,6 +217,8 @@ class _Builder:
             if event.anchor is not None or event.tag is not None:
                 self.check_event(event)
             key = event.value
+            if inner < 0 and key in ("-", "?", ":") and not event.style:
+                self.check_lone_indicator(event)
             if event.style or key in NOT_TEXT or key[:1] in "0123456789-+." or len(key) > 256:
                 key = self.key(event)  # quoted, or it might not be text, or too long
             here = (*path, key)
@@ -234,6 +236,13 @@ class _Builder:
                 self.lines, mark.line, event.end_mark.line, indent, True, "{...} mapping"
             )
         return mapping
+
+    def check_lone_indicator(self, event: Any) -> None:
+        # `{-}`, `{-, a: 1}`: a plain `-` (`?`, `:`) in {...} must go on with text-safe
+        # characters (`{-: 1}` is the key "-"); both parsers took `-` before `,` or `}`.
+        after = self.text[event.end_mark.index : event.end_mark.index + 1]
+        if after in ("", " ", "\t", "\r", "\n", ",", "[", "]", "{", "}"):
+            raise self.refuse(event, f"a plain {event.value} in [...] or {{...}} must be quoted")
 
     def key(self, event: Any) -> str:
         text: str = event.value
@@ -264,6 +273,12 @@ class _Builder:
             )
         style = event.style
         if style == "|" or style == ">":
+            if mark.column < indent:  # on a line of its own, not right of its key or dash
+                raise self.refuse(
+                    event,
+                    f"a {style} text that starts on the line below its key or dash must be "
+                    f"indented by at least {indent} space(s), more than the key or dash",
+                )
             header = self.lines[mark.line][mark.column :]
             if not any(c.isdigit() for c in header[1:3]):
                 yaml12.check_block_scalar(self.lines, mark.line, indent - 1)
