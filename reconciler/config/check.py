@@ -186,8 +186,8 @@ def _warnings(data: dict[str, Any], doc: Document) -> list[Problem]:
                 Problem(
                     doc.at(full),
                     display_path(full),
-                    "this URL carries a credential (user:password or a secret-named query "
-                    "value); it will be stored in git and in the state file",
+                    "this URL carries a credential (user:password, or a secret-named value in "
+                    "its query or fragment); it will be stored in git and in the state file",
                     level="warning",
                 )
             )
