@@ -15,7 +15,7 @@ from reconciler.config import models, normalize, policy
 from reconciler.config.campaign import Campaign, fingerprint
 from reconciler.config.discovery import CampaignFile
 from reconciler.config.merge import merge
-from reconciler.config.yamlio import Document, FieldPath, display_path
+from reconciler.config.yamlio import Document, FieldPath, display_path, visible
 from reconciler.errors import Problem
 
 
@@ -159,7 +159,7 @@ def _unknown(path: FieldPath, suggest: bool = True) -> str:
             continue
         model = models.submodels(model).get(str(part))
     name = str(path[-1])
-    message = f"unknown field {display_path(path)}"
+    message = f"unknown field {visible(display_path(path))}"
     if name == "<<":
         return message + (
             ": YAML merge keys are not supported (YAML 1.2 has none); share values with a "

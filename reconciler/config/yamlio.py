@@ -46,6 +46,22 @@ ScalarError = scalars.ScalarError
 resolve_plain = scalars.resolve_plain
 
 
+def visible(text: str) -> str:
+    """`text` with every character that is not printable ASCII as `\\uXXXX`: field names are
+    ASCII, so a look-alike (`nаme` with a Cyrillic а) or an invisible character shows why a
+    name is unknown."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(
+        c
+        if c.isascii() and c.isprintable()
+        else f"\\u{ord(c):04x}"
+        if ord(c) < 0x10000
+        else f"\\U{ord(c):08x}"
+        for c in text
+    )
+
+
 def display_path(path: FieldPath) -> str:
     """`("webhookUrls", 0, "url")` -> `webhookUrls[0].url`."""
     out = ""
