@@ -430,3 +430,22 @@ def test_cli_fmt_check_names_files_and_fmt_rewrites_them(
     assert done.exit_code == 0, done.output
     assert (tmp_path / "campaigns/a.yaml").read_text() == canonical
     assert runner.invoke(cli, ["fmt", "--check"]).exit_code == 0
+
+
+def test_fmt_prints_its_problems_in_the_order_validate_does(write_campaigns: WriteFiles) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    write_campaigns({"a.yaml": "name: [\n", "b.YAML": VALID_CAMPAIGN, "c.yaml": "- x\n"})
+    runner = CliRunner()
+
+    validated = runner.invoke(cli, ["validate"]).stderr.splitlines()[:-1]  # less the summary
+    formatted = runner.invoke(cli, ["fmt", "--check"]).stderr.splitlines()
+
+    assert [line.split(":")[0] for line in validated] == [
+        "campaigns/a.yaml",
+        "campaigns/b.YAML",
+        "campaigns/c.yaml",
+    ]
+    assert formatted == validated

@@ -99,7 +99,7 @@ def fmt(campaigns_dir: Path, check: bool) -> None:
     from reconciler.plan.render import problems as render_problems
 
     results = formatter.format_files(campaigns_dir)
-    problems = [r.problem for r in results if r.problem is not None]
+    problems = sorted(r.problem for r in results if r.problem is not None)  # as validate
     changed = [r for r in results if r.changed]
     click.echo(render_problems.text(problems), nl=False, err=True)
     if check:
