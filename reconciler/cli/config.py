@@ -69,7 +69,7 @@ def schema(output_dir: Path, check: bool) -> None:
     from reconciler.config import schema as schemas
 
     if check:
-        stale = schemas.stale(output_dir)
+        stale = schemas.differences(output_dir)
         for path, why in stale:
             say(f"{path}: {why}", err=True)
         if stale:

@@ -153,7 +153,12 @@ def _replace(path: Path, data: bytes) -> None:
         raise
 
 
-def stale(folder: Path) -> list[tuple[Path, str]]:
+def stale(folder: Path) -> list[Path]:
+    """The schema files in `folder` that differ from what `write` would produce."""
+    return [path for path, _ in differences(folder)]
+
+
+def differences(folder: Path) -> list[tuple[Path, str]]:
     """The schema files in `folder` that differ from what `write` would produce, each with
     why: out of date, missing, or not a regular file (a symlink, a FIFO: never opened)."""
     out = []
