@@ -400,7 +400,7 @@ def test_schema_writes_and_checks_the_policy_schema(tmp_path: Path) -> None:
     assert result.code == 1
     assert (
         result.stderr
-        == f"{out / SCHEMA_FILE}: out of date; run `reconcile schema --output-dir {out}` and "
+        == f"{out / SCHEMA_FILE}: missing; run `reconcile schema --output-dir {out}` and "
         "commit it\n"
     )
 

@@ -162,7 +162,121 @@ READ_BAD = [
         edit("cps: 1.03\n", "cps: 1.03\nwebhookUrls: [-]\n"),
         at(8, 15, "(file)", "a plain - in [...] or {...} must be quoted"),
     ),
+    # --- keys starting with `<` (once an IndexError: pydantic's union tags were dropped) ---
+    case(
+        "yaml-merge-key",
+        VALID_CAMPAIGN + "<<: {cps: 1.05}\n",
+        at(19, 1, "<<", "merge keys are not supported (YAML 1.2 has none); share values with"),
+    ),
+    case(
+        "yaml-merge-key-quoted",
+        VALID_CAMPAIGN + '"<<": 1\n',
+        at(19, 1, "<<", "merge keys are not supported"),
+    ),
+    case(
+        "key-starting-with-lt",
+        edit("  recordCall: false\n", '  recordCall: false\n  "<x": 1\n'),
+        at(12, 3, "additionalOptions.<x", "unknown field additionalOptions.<x;"),
+    ),
+    case(
+        "key-like-a-union-tag-in-a-webhook",
+        VALID_CAMPAIGN + 'webhookUrls: [{url: "https://a.example/", <url>: 1}, <x]\n',
+        at(19, 43, "webhookUrls[0].<url>", "unknown field webhookUrls[0].<url>;"),
+        at(19, 54, "webhookUrls[1]", "expected an http:// or https:// URL, got text '<x'"),
+    ),
+    # --- a field name that only looks right: shown escaped in the message -------------------
+    case(
+        "cyrillic-look-alike-field",
+        VALID_CAMPAIGN + "c\u0440s: 1\n",
+        at(19, 1, "c\u0440s", "unknown field c\\u0440s (did you mean cps?)"),
+    ),
+    case(
+        "zero-width-space-in-a-field",
+        VALID_CAMPAIGN + "taskComment\u200b: x\n",
+        at(19, 1, "taskComment\u200b", "unknown field taskComment\\u200b (did you mean"),
+    ),
+    # --- numbers that are not whole, or not an int32 -----------------------------------------
+    case(
+        "seconds-inf",
+        edit("fullListTime: 30", "fullListTime: .inf"),
+        at(10, 17, "additionalOptions.fullListTime", "expected an integer, got inf"),
+    ),
+    case(
+        "seconds-nan",
+        edit("fullListTime: 30", "fullListTime: .NaN"),
+        at(10, 17, "additionalOptions.fullListTime", "expected an integer, got nan"),
+    ),
+    case(
+        "seconds-1e308",
+        edit("fullListTime: 30", "fullListTime: 1e308"),
+        at(10, 17, "additionalOptions.fullListTime", "expected an integer, got 1e+308"),
+    ),
+    case(
+        "seconds-over-int32",
+        edit("fullListTime: 30", "fullListTime: 2147483648"),
+        at(10, 17, "additionalOptions.fullListTime", "must be at most 2147483647"),
+    ),
+    case(
+        "count-99-digits",
+        VALID_CAMPAIGN + "lifetime: " + "9" * 99 + "\n",
+        at(19, 11, "lifetime", "must be at most 2147483647"),
+    ),
+    case(
+        "cps-minus-inf",
+        edit("cps: 1.03", "cps: -.inf"),
+        at(7, 6, "cps", "cps -inf cannot be encoded"),
+    ),
     # --- a campaign must never be skipped silently ------------------------------------------
+    case(
+        "suffix-then-a-space",
+        {"x.yaml ": VALID_CAMPAIGN},
+        at(
+            1,
+            1,
+            "(file)",
+            "'x.yaml ' ends in a space or a dot, so it is not read: rename it to x.yaml",
+            "campaigns/x.yaml ",
+        ),
+    ),
+    case(
+        "suffix-then-a-dot",
+        {"x.yml.": VALID_CAMPAIGN},
+        at(1, 1, "(file)", "rename it to x.yml", "campaigns/x.yml."),
+    ),
+    # --- keys that look the same are one key ------------------------------------------------
+    case(
+        "keys-differing-in-case",
+        {"Promo.yaml": VALID_CAMPAIGN, "promo.yaml": edit("Spring", "Other")},
+        at(
+            1,
+            1,
+            "(file)",
+            "campaign key 'promo' differs from 'Promo' of campaigns/Promo.yaml only in letter case",
+            "campaigns/promo.yaml",
+        ),
+    ),
+    case(
+        "keys-differing-in-nfc",
+        {"caf\u00e9.yaml": VALID_CAMPAIGN, "cafe\u0301.yaml": edit("Spring", "Other")},
+        at(
+            1,
+            1,
+            "(file)",
+            "campaign key 'caf\\xe9' differs from 'cafe\\u0301' of "
+            "campaigns/cafe\u0301.yaml only in letter case or in how its letters are composed",
+            "campaigns/caf\u00e9.yaml",
+        ),
+    ),
+    case(
+        "zero-width-space-in-a-name",
+        {"a\u200bb.yaml": VALID_CAMPAIGN},
+        at(1, 1, "(file)", "an invisible format character", "campaigns/a\\u200bb.yaml"),
+    ),
+    case(
+        "arabic-letter-mark-in-a-name",
+        {"a\u061cb.yaml": VALID_CAMPAIGN},
+        at(1, 1, "(file)", "no campaign key may hold", "campaigns/a\\u061cb.yaml"),
+    ),
     case(
         "suffix-in-upper-case",
         {"x.YAML": VALID_CAMPAIGN},

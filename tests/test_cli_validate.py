@@ -605,6 +605,31 @@ def test_credentials_in_webhook_urls_warn_but_pass(write_campaigns: WriteFiles) 
     assert "tok123" not in result.output
 
 
+def test_secrets_after_a_semicolon_or_in_the_fragment_warn_and_are_masked_in_the_plan(
+    write_campaigns: WriteFiles,
+) -> None:
+    urls = (
+        "cps: 1.03\nwebhookUrls:\n  - https://h.example/a?q=1;token=tok123\n"
+        "  - https://h.example/b#access_token=tok456&state=1\n"
+        "  - https://h.example/c?q=a%26token%3Dabc\n"
+    )
+    write_campaigns({"a.yaml": edit("cps: 1.03\n", urls)})
+
+    checked = run()
+    planned = CliRunner().invoke(cli, ["plan", "--format", "markdown"], catch_exceptions=False)
+
+    assert checked.exit_code == 0
+    assert [line.split(": this URL")[0] for line in checked.stderr.splitlines()] == [
+        f"{A}:9:5: warning: webhookUrls[0]",
+        f"{A}:10:5: warning: webhookUrls[1]",
+    ]
+    assert planned.exit_code == 0
+    assert "https://h.example/a?q=1;token=***" in planned.stdout
+    assert "https://h.example/b#access_token=***&state=1" in planned.stdout
+    assert "https://h.example/c?q=a%26token%3Dabc" in planned.stdout  # as written
+    assert "tok123" not in planned.output and "tok456" not in planned.output
+
+
 def test_warnings_in_json_and_github(write_campaigns: WriteFiles) -> None:
     write_campaigns({"a.yaml": WITH_SECRETS})
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,11 +121,65 @@ def test_markdown_escapes_html_and_backticks_after_text() -> None:
     assert escape.markdown("2026/spring-promo") == "2026/spring-promo"
 
 
+def test_markdown_escapes_mentions_and_issue_references() -> None:
+    # Outside a code block GitHub notifies @octocat and the team @org/team, and links #1.
+    assert escape.markdown("@org/team") == "&#64;org/team"
+    assert escape.markdown("@octocat #1") == "&#64;octocat &#35;1"
+    assert escape.markdown("a&#64;b") == "a&amp;&#35;64;b"  # a written reference stays text
+
+
+def test_markdown_plan_has_no_live_mention_or_reference() -> None:
+    actions = (
+        Create("@org/team", "campaigns/@org/team.yaml", "sha256:1", None, payload("x")),
+        Orphan("@octocat #1", "campaigns/x.yaml", "sha256:2", "7", payload("y")),
+    )
+    md = markdown.markdown(Plan(actions, "lineage", 1, PlanOptions(max_creates=100)))
+
+    outside = re.sub(r"```.*?```", "", md, flags=re.DOTALL)
+    assert "@" not in outside and "#1" not in outside
+    assert "<b>&#64;org/team</b>" in md and "<b>&#64;octocat &#35;1</b>" in md
+
+
 def test_github_escapes_data_and_properties_as_github_documents() -> None:
     # docs.github.com, "Workflow commands": data %25 %0D %0A; properties also %3A %2C
     assert escape.github("50% done\r\nnext: a, b") == "50%25 done%0D%0Anext: a, b"
     assert escape.github("a:b,c%\n", prop=True) == "a%3Ab%2Cc%25%0A"
     assert escape.github("\x1b[31m\udcff", prop=True) == "\\u001b[31m\\udcff"
+
+
+def test_json_text_escapes_what_a_terminal_would_act_on_and_keeps_the_data() -> None:
+    # DEL, U+009B (CSI: a terminal escape sequence in one character), U+0085, the bidi
+    # override U+202E, the isolates, U+061C, U+2028/2029 and a lone surrogate pass through
+    # json.dumps(ensure_ascii=False) raw.
+    value = "a\x7fb\x9b31mc\x85d\u202ee\u2066f\u061cg\u2028h\u2029i\udcffj"
+    text = json.dumps({"k": value, value: [value]}, ensure_ascii=False)
+
+    out = escape.json_text(text)
+
+    assert not RAW.search(out) and out.isascii()
+    assert json.loads(out) == json.loads(text)
+    assert "\\u009b31m" in out and "\\u202e" in out and "\\u2028" in out
+
+
+def test_state_show_prints_escaped_json(workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+    from reconciler.config.campaign import fingerprint
+    from reconciler.state.model import Entry, State, dumps
+
+    key = "promo\u202e\x9b"
+    payload = {"name": key}
+    entry = Entry("created", "1", fingerprint(payload), payload, "x.yaml", "2026-11-27T10:00:00Z")
+    state = State("8a4c0d4e-8c35-4d0e-9a53-2f1f3c7a9b10", 1, None, {key: entry})
+    Path("reconcile.state.json").write_text(dumps(state), encoding="utf-8")
+
+    shown = CliRunner().invoke(cli, ["state", "show", key], catch_exceptions=False)
+    pulled = CliRunner().invoke(cli, ["state", "pull"], catch_exceptions=False)
+
+    assert shown.exit_code == 0 and shown.stdout.isascii()
+    assert json.loads(shown.stdout)["payload"]["name"] == key
+    assert pulled.stdout == dumps(state)  # the state file format, byte for byte
 
 
 def test_json_text_keeps_the_data_and_drops_the_legacy_command() -> None:

@@ -365,6 +365,25 @@ def test_write_results_rewrites_only_changed_files(write_campaigns: WriteFiles) 
     assert write_results(format_files(root)) == ([], [])
 
 
+@pytest.mark.parametrize("header", ["|", ">", "|+", ">+", "|-"])
+def test_a_block_text_at_the_end_without_a_line_break_keeps_its_meaning(
+    header: str, write_campaigns: WriteFiles
+) -> None:
+    # The end of the file ends the last line (YAML test suite L24T, JEF9): `|` over
+    # `  Onboarding` is "Onboarding\n"; fmt once refused such a file (ruamel read
+    # "Onboarding"), and must never write a file that reads otherwise.
+    text = VALID_CAMPAIGN + f"taskComment: {header}\n  Onboarding"
+    root = write_campaigns({"a.yaml": text})
+    before = load_bytes(text.encode(), "a.yaml").data
+
+    written, failed = write_results(format_files(root))
+
+    assert (written, failed) == ([root / "a.yaml"], [])
+    after = (root / "a.yaml").read_text(encoding="utf-8")
+    assert after.endswith("\n") and load_bytes(after.encode(), "a.yaml").data == before
+    assert before["taskComment"] == ("Onboarding" if header == "|-" else "Onboarding\n")
+
+
 def test_a_broken_file_is_reported_and_never_rewritten(write_campaigns: WriteFiles) -> None:
     flow_comment = "name: x\nredialStrategyOptions:\n  busy: {redial: true,  # why\n    count: 1}\n"
     root = write_campaigns(
@@ -510,3 +529,22 @@ def test_fmt_diff_prints_what_would_change_and_writes_nothing(
         "campaigns/a.yaml: would be reformatted (run `reconcile fmt campaigns/a.yaml`)\n"
     )
     assert snapshot(root) == before
+
+
+def test_fmt_prints_its_problems_in_the_order_validate_does(write_campaigns: WriteFiles) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli.main import cli
+
+    write_campaigns({"a.yaml": "name: [\n", "b.YAML": VALID_CAMPAIGN, "c.yaml": "- x\n"})
+    runner = CliRunner()
+
+    validated = runner.invoke(cli, ["validate"]).stderr.splitlines()[:-1]  # less the summary
+    formatted = runner.invoke(cli, ["fmt", "--check"]).stderr.splitlines()
+
+    assert [line.split(":")[0] for line in validated] == [
+        "campaigns/a.yaml",
+        "campaigns/b.YAML",
+        "campaigns/c.yaml",
+    ]
+    assert formatted == validated

@@ -200,6 +200,10 @@ def test_normalize_leaves_other_shapes_to_the_model(data: dict[str, Any]) -> Non
         ("https://host/token/x", False),
         ("not a url", False),
         ("https://[broken/x", False),
+        ("https://host/x?a=1;token=SECRET", True),  # `;` separates parameters too
+        ("https://host/x#access_token=SECRET", True),  # OAuth puts tokens in the fragment
+        ("https://host/x?acc%65ss_token=abc", True),  # names are percent-decoded to match
+        ("https://host/x?q=a%26token%3Dabc", False),  # one parameter q, written encoded
     ],
 )
 def test_url_has_secret(url: str, secret: bool) -> None:
@@ -213,6 +217,13 @@ def test_url_has_secret(url: str, secret: bool) -> None:
         ("https://host/x?token=abc&page=2", "https://host/x?token=***&page=2"),
         ("https://host/x", "https://host/x"),
         ("https://[broken/x", "https://[broken/x"),
+        # shown as written: never percent-decoded (which once made `a%26token%3Dabc` read
+        # `a&token=abc`), and masked after `;` and in the fragment too
+        ("https://host/x?q=a%26token%3Dabc", "https://host/x?q=a%26token%3Dabc"),
+        ("https://host/x?q=a+b&sig=x%2By", "https://host/x?q=a+b&sig=***"),
+        ("https://host/x?a=1;token=SECRET&b", "https://host/x?a=1;token=***&b"),
+        ("https://host/x#access_token=SECRET&state=1", "https://host/x#access_token=***&state=1"),
+        ("https://u:p@host/p@x?y=@", "https://***@host/p@x?y=@"),
     ],
 )
 def test_mask_url(url: str, masked: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -289,6 +290,27 @@ def test_a_state_file_is_not_a_plan(workdir: Path) -> None:
 def test_a_missing_plan_file_is_refused(workdir: Path) -> None:
     with pytest.raises(PlanError, match=r"^nope\.json: cannot read the plan file \("):
         planfile.load(Path("nope.json"))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-to-dev-zero"])
+def test_a_plan_file_that_is_not_a_regular_file_is_refused_unopened(
+    workdir: Path, kind: str
+) -> None:
+    # Once `read_text`: a FIFO hung `apply PLANFILE` forever, /dev/zero filled memory.
+    if kind == "fifo":
+        os.mkfifo(PLAN)
+    else:
+        Path(PLAN).symlink_to("/dev/zero")
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a symbolic link"
+
+    with pytest.raises(PlanError) as refused:
+        planfile.load(Path(PLAN))
+
+    assert str(refused.value) == (
+        f"{PLAN}: cannot read the plan file (not a regular file but {what}; only regular "
+        "files are read as plan files, and this one is never followed or opened: replace it "
+        "with a regular file or remove it)"
+    )
 
 
 def test_a_saved_plan_holds_no_masked_values(project: Path, write_campaigns: WriteFiles) -> None:

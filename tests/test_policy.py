@@ -491,6 +491,18 @@ def problems_of(
                 "expected a whole number of calls, at least 1, e.g. 6, got true",
             ),
         ),
+        *(
+            (
+                f"maxCallsPerDay: {text}\n",
+                (
+                    1,
+                    17,
+                    "maxCallsPerDay",
+                    f"expected a whole number of calls, at least 1, e.g. 6, got {shown}",
+                ),
+            )
+            for text, shown in ((".inf", "inf"), ("-.inf", "-inf"), (".nan", "nan"), ("2.5", "2.5"))
+        ),
         ("level: loud\n", (1, 8, "level", "expected `error` or `warning`, got text 'loud'")),
         ("- level: error\n", (1, 1, "(file)", "file must hold one mapping (key: value lines)")),
         ("# nothing yet\n", (1, 1, "(file)", "file is empty: expected one mapping")),

@@ -323,6 +323,20 @@ def test_markdown_of_five_thousand_creates_stays_under_the_comment_limit() -> No
     assert "run <code>reconcile plan</code> for the full plan" in md
 
 
+def test_markdown_budget_counts_utf16_units_as_github_does() -> None:
+    # An emoji is one code point but two UTF-16 units: GitHub and the action's JavaScript
+    # count units, so a comment of emoji names must fit in 60,000 of them.
+    campaigns = {}
+    for i in range(3000):
+        key = f"c{i:05d}"
+        campaigns[key] = campaign(key, body("\U0001f4de" * 200 + f" {i}"))
+    md = markdown.markdown(make_plan(campaigns, [], State(), PlanOptions()))
+
+    units = len(md.encode("utf-16-le")) // 2
+    assert len(md) < units < 60_000
+    assert "more campaign(s) not shown" in md
+
+
 def test_markdown_of_thousands_of_mixed_changes_stays_under_the_limit() -> None:
     campaigns = generated(3000, vary_windows=True)
     entries = {}

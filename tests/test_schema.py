@@ -7,6 +7,7 @@ test_cli_policy.py.)
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -106,6 +107,63 @@ def test_check_fails_for_a_whitespace_only_change(copy_of_schemas: Path) -> None
     path.write_text(path.read_text(encoding="utf-8").rstrip("\n"), encoding="utf-8")
 
     assert run_schema("--check", "--output-dir", str(copy_of_schemas)).exit_code == 1
+
+
+def _special(kind: str, path: Path, tmp_path: Path) -> None:
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    else:  # a symlink to a regular file elsewhere (a fork's way to write outside schemas/)
+        (tmp_path / "elsewhere").write_text("keep me\n", encoding="utf-8")
+        path.symlink_to(tmp_path / "elsewhere")
+
+
+SPECIAL = ("fifo", "symlink-to-dev-zero", "symlink-to-a-file")
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_check_names_a_special_schema_file_and_never_opens_it(
+    copy_of_schemas: Path, tmp_path: Path, kind: str
+) -> None:
+    # Once `read_text`: a FIFO hung forever, /dev/zero read without limit.
+    path = copy_of_schemas / schema.PAYLOAD_FILE
+    _special(kind, path, tmp_path)
+
+    result = run_schema("--check", "--output-dir", str(copy_of_schemas))
+
+    assert result.exit_code == 1
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a symbolic link"
+    assert result.stderr == (
+        f"{path}: not a regular file but {what}; only regular files are read as schema files, "
+        "and this one is never followed or opened: replace it with a regular file or remove "
+        f"it, then run `reconcile schema --output-dir {copy_of_schemas}`\n"
+    )
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_schema_never_writes_through_a_special_schema_file(
+    copy_of_schemas: Path, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = copy_of_schemas / schema.PAYLOAD_FILE
+    (copy_of_schemas / POLICY_FILE).write_text("old\n", encoding="utf-8")
+    _special(kind, path, tmp_path)
+    before = snapshot(tmp_path)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["schema", "--output-dir", str(copy_of_schemas)])
+
+    assert exited.value.code == 1
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a symbolic link"
+    assert capsys.readouterr().err == (
+        f"error: {path}: not a regular file but {what}; `reconcile schema` never writes "
+        "through it: remove it, then run `reconcile schema` again\n"
+    )
+    assert snapshot(tmp_path) == before  # nothing written, not even the other schemas
+    path.unlink()
+    assert run_schema("--output-dir", str(copy_of_schemas)).exit_code == 0
+    assert not path.is_symlink() and path.read_bytes() == (SCHEMAS / path.name).read_bytes()
 
 
 # --- draft-07 shape ---------------------------------------------------------------------

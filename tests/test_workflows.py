@@ -1101,6 +1101,23 @@ def test_the_plan_comment_stays_under_githubs_limit(tmp_path: Path) -> None:
     assert len(body) < 65_536 and body.startswith(MARKER)
 
 
+def test_the_action_cuts_a_long_comment_at_a_line_and_closes_what_is_open(tmp_path: Path) -> None:
+    # A long plan inside an open <details> and ```diff block, with emoji (two UTF-16 units
+    # each, as JavaScript counts): the cut never splits a pair, closes the fence and the
+    # <details>, and puts the note outside them.
+    section = "<details><summary><code>+</code> create <b>k</b></summary>\n\n```diff\n"
+    lines = "".join(f"+ name: \U0001f4de{i}\n" for i in range(12_000))
+    (tmp_path / "plan.md").write_text(f"{MARKER}\n**Plan**\n{section}{lines}", "utf-8")
+    body = plan_comment(tmp_path, [])[0]["params"]["body"]
+
+    assert len(body.encode("utf-16-le")) // 2 < 65_536
+    body.encode("utf-8")  # no lone surrogate: a pair was never split
+    kept, note = body.split("\n…cut; the full plan is in the run summary.\n")
+    assert re.search("\n\\+ name: \U0001f4de[0-9]+\n```\n</details>\n$", kept)
+    assert kept.count("```") == 2
+    assert note.startswith("\n---\n<sub>Plan for ")
+
+
 DRIFT_MARKER = "<!-- reconcile-drift -->"
 FINDINGS = "! survey/nps-q3: task 42 is HALTED on the platform\ncheck-remote: 1 difference(s)"
 

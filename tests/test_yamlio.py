@@ -331,6 +331,15 @@ def nested(depth: int) -> bytes:
         (b"a: [b,#c\n  d]\n", 1, 7, "a comment needs a space before the #"),
         (b"a: [-]\n", 1, 5, "a plain - in [...] or {...} must be quoted"),
         (b"a:\n \tb: 1\n", 2, 2, "a tab where only spaces are read"),
+        # invalid YAML 1.2 that both parsers accepted
+        (b"a:\n|\n  hello\n", 2, 1, "a | text that starts on the line below its key or dash"),
+        (b"a:\n- \n|\n", 3, 1, "a | text that starts on the line below its key or dash"),
+        (b"a:\n  b: 1\n  c:\n  >\n   x\n", 4, 3, "must be indented by at least 3 space(s)"),
+        (b"a: {-}\n", 1, 5, "a plain - in [...] or {...} must be quoted"),
+        (b"a: {-, b: 1}\n", 1, 5, "a plain - in [...] or {...} must be quoted"),
+        (b"a: 'b\n\t\n  c'\n", 2, 1, "must be indented by at least 1 space(s)"),
+        (b'a: "b\n\t\n  c"\n', 2, 1, "must be indented by at least 1 space(s)"),
+        (b"a: {foo # c\n  :bar}\n", 2, 3, "invalid YAML"),
         (b"%YAML 1.3\n---\na: 1\n", 1, 1, "%YAML 1.3 directive is not supported"),
         (b"# only\n...\n", 1, 1, "file is empty"),
     ],
@@ -364,7 +373,7 @@ def test_what_yaml_12_and_the_limits_refuse(raw: bytes, line: int, col: int, fra
         (b'a: {"b"\n  : 1}\n', {"a": {"b": 1}}, "yaml12"),
         (b"a: |\n  x\n   ", {"a": "x\n \n"}, "libyaml"),
         (b"a: |+\n  x\n  ", {"a": "x\n\n"}, "libyaml"),
-        (b"a: |\n  x", {"a": "x"}, "libyaml"),
+        (b"a: |\n  x", {"a": "x\n"}, "libyaml"),
         (b"a: x#y\nb: 'c' # d\n", {"a": "x#y", "b": "c"}, "libyaml"),
         (b"a: \t1\n", {"a": 1}, "libyaml"),
         (b'a: "x\\u2028y"\n', {"a": "x\u2028y"}, "libyaml"),
@@ -375,6 +384,56 @@ def test_what_yaml_12_reads(raw: bytes, data: Any, parser: str) -> None:
 
     assert doc.problems == []
     assert (doc.data, doc.parser) == (data, parser)
+
+
+# Read by both parsers (libyaml first, and the fallback alone) as YAML 1.2 reads them; the
+# expected data is the YAML test suite's convention (L24T/01, JEF9/02: the end of the file
+# ends the last line) and, for the flow cases, what a YAML 1.2 reader (`yaml` 2 for
+# JavaScript) gives.
+BOTH_PARSERS = [
+    # a block scalar whose last line has no line break keeps its line feed (clip and keep)
+    (b"a: |\n  Onboarding", {"a": "Onboarding\n"}),
+    (b"a: >\n  x\n  y", {"a": "x y\n"}),
+    (b"a: |+\n  x", {"a": "x\n"}),
+    (b"a: >+\n  x", {"a": "x\n"}),
+    (b"a: |-\n  x", {"a": "x"}),
+    (b"a:\n- |\n  x", {"a": ["x\n"]}),
+    (b"a: |", {"a": ""}),
+    # a tab inside a plain text in [...] or {...} is white space: `:` glued to the text
+    # after it continues the text (never `time: 600`)
+    (
+        b"busy: {redial: true, count: 2, time\t:600}\n",
+        {"busy": {"redial": True, "count": 2, "time\t:600": None}},
+    ),
+    (b"a: {b\t:c}\n", {"a": {"b\t:c": None}}),
+    (b"a: {url\t:https://a.example/b}\n", {"a": {"url\t:https://a.example/b": None}}),
+    (b'a: {x"\t:bar}\n', {"a": {'x"\t:bar': None}}),
+    (b"a: [b\t:c]\n", {"a": ["b\t:c"]}),
+    (b"a: {ba\tr: 42}\n", {"a": {"ba\tr": 42}}),
+    (b"a: {b\t: c}\n", {"a": {"b": "c"}}),
+    (b"a: [b\t# c\n  ]\n", {"a": ["b"]}),
+    # `:` in [...] or {...}: before `,]}` the value indicator, glued to text a text, right
+    # after a quoted key the indicator
+    (b"a: [b, c1:]\n", {"a": ["b", {"c1": None}]}),
+    (b"a: {x: :x}\n", {"a": {"x": ":x"}}),
+    (b"a: [:x]\n", {"a": [":x"]}),
+    (b'a: {"b":c}\n', {"a": {"b": "c"}}),
+    (b'a: {"b" :c}\n', {"a": {"b": "c"}}),
+    (b'a: ["b"\t:c]\n', {"a": [{"b": "c"}]}),
+    # what the checks above must still let through
+    (b"a: 'b\n \t\n  c'\n", {"a": "b\nc"}),
+    (b"a: [b,\n\t\n  c]\n", {"a": ["b", "c"]}),
+    (b"a:\n |\n  x\n", {"a": "x\n"}),
+    (b"a: [{-: 1}]\n", {"a": [{"-": 1}]}),
+]
+
+
+@pytest.mark.parametrize(("raw", "data"), BOTH_PARSERS, ids=[r[0].decode() for r in BOTH_PARSERS])
+def test_both_parsers_read_yaml_12(raw: bytes, data: Any) -> None:
+    for fast in (True, False):
+        doc = load_bytes(raw, "f.yaml", fast=fast)
+
+        assert (doc.problems, doc.data) == ([], data), f"fast={fast}"
 
 
 def test_a_refusal_is_never_past_the_end_of_the_file() -> None:

@@ -82,18 +82,20 @@ def schema(output_dir: Path, check: bool) -> None:
     from reconciler.config import schema as schemas
 
     if check:
-        stale = schemas.stale(output_dir)
         again = hints().command("schema", flags=[("--output-dir", str(output_dir))])
         if output_dir == Path("schemas"):
             again = hints().command("schema")
-        for path in stale:
-            say(f"{path}: out of date; run `{again}` and commit it", err=True)
+        stale = schemas.differences(output_dir, again)
+        for path, why in stale:
+            say(f"{path}: {why}", err=True)
         if stale:
             raise SystemExit(1)
         click.echo("schemas are up to date.")
         return
     try:
         written = schemas.write(output_dir)
+    except schemas.Unwritable as exc:
+        raise ReconcileError(str(exc)) from None
     except OSError as exc:
         raise ReconcileError(
             f"cannot write the schemas to {output_dir}: {exc.strerror or exc}; pass "
@@ -120,7 +122,7 @@ def fmt(campaigns_dir: Path, check: bool, diff: bool, paths: tuple[Path, ...]) -
     from reconciler.plan.render import problems as render_problems
 
     results = formatter.format_files(campaigns_dir, paths or None)
-    problems = [r.problem for r in results if r.problem is not None]
+    problems = sorted(r.problem for r in results if r.problem is not None)  # as validate
     changed = [r for r in results if r.changed]
     click.echo(render_problems.text(problems), nl=False, err=True)
     if diff:

@@ -97,6 +97,8 @@ def plan(
             campaigns_dir, store.read, targets, replace, timezone, max_creates
         )
     except InputError as exc:
+        if fmt == "json":  # a program reading stdout gets the problems, never nothing
+            click.echo(render_problems.as_json_object(exc.problems), nl=False)
         if github_actions():  # bad input shows inline in the pull request, as with `validate`
             click.echo(render_problems.github(exc.problems), nl=False, err=fmt == "json")
         raise

@@ -9,10 +9,13 @@ A checkout may be hostile (a pull request from a fork), so the walk (spec 9.6):
   or `_moved.yaml` is listed as such, and `files.read_regular` refuses it there (never
   following or opening it), so a broken `_defaults.yaml` is reported once, by itself;
 - refuses a name that would make an unsafe key: control characters (newlines included),
-  a backtick, `<`, `>`, `&`, bidirectional-text controls, or bytes that are not UTF-8
-  (`os.scandir` hands them over surrogate-escaped); the message shows the name escaped;
-- reports a file named like a campaign in another letter case (`x.YAML`): it would otherwise
-  be skipped silently.
+  a backtick, `<`, `>`, `&`, bidirectional-text controls, invisible format characters
+  (a zero-width space), or bytes that are not UTF-8 (`os.scandir` hands them over
+  surrogate-escaped); the message shows the name escaped;
+- refuses two keys that differ only in letter case or Unicode composition (NFC): they look
+  the same, and macOS and Windows keep them as one file;
+- reports a file named like a campaign in another letter case (`x.YAML`) or with a space or a
+  dot after its suffix (`x.yaml.`): it would otherwise be skipped silently.
 Names starting with `.` are never looked at (editors keep lock files and folders there).
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,15 +40,31 @@ POLICY_NAMES = ("_policy.yaml", "_policy.yml")
 # bidirectional-text controls (they reorder what a reviewer sees), surrogate escapes of bytes
 # that are not UTF-8, and what Markdown or HTML would read: ` < > &.
 UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f`<>&\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff]"
+    "[\x00-\x1f\x7f-\x9f`<>&\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff]"
 )
+
+
+def _unsafe(name: str) -> bool:
+    """A character no key may hold: `UNSAFE`, or an invisible format character (Unicode
+    category Cf: a zero-width space or joiner, a soft hyphen) that makes two keys look alike."""
+    return bool(UNSAFE.search(name)) or (
+        not name.isascii() and any(unicodedata.category(c) == "Cf" for c in name)
+    )
+
+
+def folded(key: str) -> str:
+    """`key` as compared for uniqueness: NFC, then case-folded (`A` and `a`, a composed and a
+    decomposed `é` are one key: they look the same, and some file systems make them one)."""
+    return unicodedata.normalize("NFC", key).casefold()
+
+
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def escaped(text: str) -> str:
     """`text` safe to print anywhere: unsafe characters as `\\n`, `\\u003c`, `\\xff` (a byte
     that is not UTF-8), and a backslash doubled."""
-    if not UNSAFE.search(text) and "\\" not in text:
+    if not _unsafe(text) and "\\" not in text:
         return text
     out = []
     for char in text:
@@ -53,7 +73,7 @@ def escaped(text: str) -> str:
             out.append(_ESCAPES[char])
         elif 0xDC80 <= code <= 0xDCFF:
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif UNSAFE.match(char):
+        elif _unsafe(char):
             out.append(f"\\u{code:04x}")
         else:
             out.append(char)
@@ -126,6 +146,7 @@ def discover(root: Path) -> Layout:
         )
         return layout
     by_key: dict[str, CampaignFile] = {}
+    by_folded: dict[str, CampaignFile] = {}
     todo: list[tuple[str, str, tuple[Path, ...]]] = [(str(root), "", ())]
     while todo:
         folder, prefix, parent = todo.pop()
@@ -158,7 +179,20 @@ def discover(root: Path) -> Layout:
                     )
                 )
                 continue
-            by_key[key] = campaign
+            other = by_folded.get(folded(key))
+            if other is not None:
+                layout.problems.append(
+                    Problem(
+                        Location(campaign.file),
+                        "(file)",
+                        f"campaign key {key!a} differs from {other.key!a} of {other.file} "
+                        "only in letter case or in how its letters are composed (Unicode "
+                        "NFC); keys must be unique ignoring both (macOS and Windows keep such "
+                        "names as one file): rename one",
+                    )
+                )
+                continue
+            by_key[key] = by_folded[folded(key)] = campaign
         todo += [(os.path.join(folder, d), f"{prefix}{d}/", chain) for d in reversed(dirs)]
     layout.campaigns = [by_key[k] for k in sorted(by_key)]
     return layout
@@ -190,9 +224,21 @@ def _scan(folder: str, shown: str, problems: list[Problem]) -> tuple[list[str], 
             continue
         read = is_dir and not name.startswith("_")
         yaml_like = not is_dir and name.lower().endswith(SUFFIXES) and _wanted(name.lower())
-        if UNSAFE.search(name):
+        if _unsafe(name):
             if read or yaml_like or what:
                 problems.append(Problem(where, "(file)", _UNSAFE_NAME))
+            continue
+        trimmed = name.rstrip(" .")
+        lower = trimmed.lower()
+        if not is_dir and trimmed != name and _wanted(lower) and lower.endswith(SUFFIXES):
+            problems.append(
+                Problem(
+                    where,
+                    "(file)",
+                    f"{name!r} ends in a space or a dot, so it is not read: rename it to "
+                    f"{escaped(trimmed)}",
+                )
+            )
             continue
         if yaml_like and not name.endswith(SUFFIXES):
             stem, _, suffix = name.rpartition(".")
@@ -219,8 +265,9 @@ def _scan(folder: str, shown: str, problems: list[Problem]) -> tuple[list[str], 
 
 _UNSAFE_NAME = (
     "this name has a character no campaign key may hold (a control character or newline, a "
-    "backtick, angle brackets, an ampersand, a bidirectional-text control, or bytes that are "
-    "not UTF-8; shown escaped here): rename it; it is not read"
+    "backtick, angle brackets, an ampersand, a bidirectional-text control, an invisible "
+    "format character such as a zero-width space, or bytes that are not UTF-8; shown escaped "
+    "here): rename it; it is not read"
 )
 
 

@@ -33,12 +33,14 @@ def kind(mode: int) -> str | None:
     return "not a regular file"
 
 
-def special_message(what: str) -> str:
-    """The problem message for an entry of the campaigns folder that is never read."""
+CAMPAIGNS = "below the campaigns folder"
+
+
+def special_message(what: str, where: str = CAMPAIGNS) -> str:
+    """The problem message for an entry (of the campaigns folder, or `where`) never read."""
     return (
-        f"not a regular file but {what}; only regular files are read below the campaigns "
-        "folder, and this one is never followed or opened: replace it with a regular file "
-        "or remove it"
+        f"not a regular file but {what}; only regular files are read {where}, and this one "
+        "is never followed or opened: replace it with a regular file or remove it"
     )
 
 
@@ -46,20 +48,20 @@ _FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 
 _FLAGS |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 
 
-def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+def read_regular(path: str | os.PathLike[str], limit: int, where: str = CAMPAIGNS) -> bytes:
     """The bytes of the regular file at `path`; raises `Unreadable` for anything else or for
-    a file over `limit` bytes (read or reported)."""
+    a file over `limit` bytes (read or reported). `where` names the files in the message."""
     try:
         fd = os.open(path, _FLAGS)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise Unreadable(special_message("a symbolic link")) from None
+            raise Unreadable(special_message("a symbolic link", where)) from None
         try:  # a socket cannot be opened at all (ENXIO): say what it is
             what = kind(os.lstat(path).st_mode)
         except OSError:
             what = None
         if what is not None:
-            raise Unreadable(special_message(what)) from None
+            raise Unreadable(special_message(what, where)) from None
         raise Unreadable(f"cannot read file: {exc.strerror}") from None
     try:
         info = os.fstat(fd)
@@ -67,7 +69,7 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
             raise Unreadable("cannot read file: it is a folder")
         what = kind(info.st_mode)
         if what is not None:
-            raise Unreadable(special_message(what))
+            raise Unreadable(special_message(what, where))
         if info.st_size > limit:
             raise Unreadable(over_limit(info.st_size, limit))
         chunks: list[bytes] = []
@@ -91,3 +93,11 @@ def over_limit(size: int, limit: int, more: bool = False) -> str:
     """`file is N bytes, over the 1 MiB limit; not parsed` (`more`: at least N bytes)."""
     shown = f"more than {limit} bytes" if more else f"{size} bytes"
     return f"file is {shown}, over the {limit // 1024 // 1024} MiB limit; not parsed"
+
+
+def is_special(path: str | os.PathLike[str]) -> str | None:
+    """What `path` is when it exists and is not a regular file or folder (never followed)."""
+    try:
+        return kind(os.lstat(path).st_mode)
+    except OSError:
+        return None

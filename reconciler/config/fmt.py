@@ -175,6 +175,8 @@ def _replace(path: Path, data: bytes) -> None:
 def _format(text: str, data: Any) -> str:
     """Format `text`, whose data `yamlio` read as `data`; check nothing else changed."""
     source = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    if source and source[-1] not in "\n\r":
+        source += "\n"  # the end of the file ends the last line, as `yamlio` reads it
     yaml = YAML(typ="rt")
     yaml.version = (1, 2)
     yaml.preserve_quotes = True

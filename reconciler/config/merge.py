@@ -7,6 +7,7 @@ the value in the file that supplied it, so problems point at the right file and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from reconciler.config.yamlio import Document, FieldPath
@@ -30,6 +31,9 @@ def merge(docs: list[Document]) -> Document:
 def _overlay(
     merged: Document, doc: Document, target: dict[str, Any], source: dict[str, Any], path: FieldPath
 ) -> None:
+    # Linear in the size of the documents: what is forgotten or taken below a key is found by
+    # walking that key's value, never by scanning the location tables (a file of 16k keys
+    # merged with a one-line _defaults.yaml once took a minute).
     for key, value in source.items():
         here = (*path, key)
         merged.keys[here] = doc.keys[here]
@@ -39,9 +43,10 @@ def _overlay(
             _overlay(merged, doc, current, value, here)
             continue
         if key in target:
-            _forget_below(merged, here)
+            _forget_below(merged, here, current)
         target[key] = _copy(value)
-        _take_below(merged, doc, here)
+        merged.values[here] = doc.values[here]
+        _take_below(merged, doc, here, value)
 
 
 def _copy(value: Any) -> Any:
@@ -52,17 +57,30 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _forget_below(merged: Document, path: FieldPath) -> None:
-    n = len(path)
-    for table in (merged.keys, merged.values):
-        for stale in [p for p in table if p[:n] == path and len(p) > n]:
-            del table[stale]
+def _below(path: FieldPath, value: Any) -> Iterator[FieldPath]:
+    """Every path strictly below `path` inside `value`, depth first."""
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for part, sub in items:
+        here = (*path, part)
+        yield here
+        yield from _below(here, sub)
 
 
-def _take_below(merged: Document, doc: Document, path: FieldPath) -> None:
-    n = len(path)
-    merged.values[path] = doc.values[path]
-    for source, table in ((doc.keys, merged.keys), (doc.values, merged.values)):
-        for p, location in source.items():
-            if p[:n] == path and len(p) > n:
-                table[p] = location
+def _forget_below(merged: Document, path: FieldPath, old: Any) -> None:
+    for stale in _below(path, old):
+        merged.keys.pop(stale, None)
+        merged.values.pop(stale, None)
+
+
+def _take_below(merged: Document, doc: Document, path: FieldPath, value: Any) -> None:
+    for p in _below(path, value):
+        if p in doc.keys:
+            merged.keys[p] = doc.keys[p]
+        if p in doc.values:
+            merged.values[p] = doc.values[p]

@@ -43,9 +43,14 @@ START_MOMENT_PATTERN = (
 SECONDS_OF_DAY_MAX = 86399
 
 
+INT_MAX = 2**31 - 1  # every count and duration the API takes; 1e308 seconds is a mistake
+_EXACT_FLOAT = 2**53  # above it a float is no longer the whole number that was written
+
+
 def _integral_float_to_int(value: Any) -> Any:
-    # JSON (and JSON Schema's "integer") treat 30.0 as the integer 30; so do we.
-    if isinstance(value, float) and value.is_integer():
+    # JSON (and JSON Schema's "integer") treat 30.0 as the integer 30; so do we. inf, nan
+    # and 1e308 stay floats, so the error shows them as written ("expected an integer").
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_FLOAT:
         return int(value)
     return value
 
@@ -74,8 +79,8 @@ def _check_start_moment(value: str) -> str:
 
 _ToInt = BeforeValidator(_integral_float_to_int)
 Uuid = Annotated[str, Field(pattern=UUID_PATTERN, json_schema_extra={"format": "uuid"})]
-Seconds = Annotated[int, Field(ge=0), _ToInt]
-Count = Annotated[int, Field(ge=1), _ToInt]
+Seconds = Annotated[int, Field(ge=0, le=INT_MAX), _ToInt]
+Count = Annotated[int, Field(ge=1, le=INT_MAX), _ToInt]
 TimeOfDay = Annotated[int, Field(ge=0, le=SECONDS_OF_DAY_MAX), _ToInt]
 Url = Annotated[str, Field(pattern=URL_PATTERN, json_schema_extra={"format": "uri"})]
 Cps = Annotated[
@@ -230,14 +235,18 @@ class Webhook(ApiModel):
     events: WebhookEvents = Field(None, description="Which events to send.")
 
 
+_URL_TAG, _OBJECT_TAG = "<url>", "<object>"
+UNION_TAGS = frozenset({_URL_TAG, _OBJECT_TAG})
+
+
 def _webhook_shape(value: Any) -> str:
     # Validation sees a dict, serialisation the Webhook instance: both are the object branch
     # (else model_dump warns "Expected `str`" for every webhook object).
-    return "<object>" if isinstance(value, dict | Webhook) else "<url>"
+    return _OBJECT_TAG if isinstance(value, dict | Webhook) else _URL_TAG
 
 
 WebhookItem = Annotated[
-    Annotated[Url, Tag("<url>")] | Annotated[Webhook, Tag("<object>")],
+    Annotated[Url, Tag(_URL_TAG)] | Annotated[Webhook, Tag(_OBJECT_TAG)],
     # Pick the branch by shape so an error names the right one (tags are stripped from paths).
     Discriminator(_webhook_shape),
 ]
@@ -321,8 +330,16 @@ def payload_of(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def error_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """A pydantic error location without the union branch tags (`<url>`, `<object>`)."""
-    return tuple(p for p in loc if not (isinstance(p, str) and p[:1] == "<"))
+    """A pydantic error location without the union branch tags (`<url>`, `<object>`).
+
+    Pydantic puts a tag right after the list index of the item it chose a branch for; a key
+    a user wrote (`<x`, `<<`, even `<url>` inside a webhook object) is kept.
+    """
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (part in UNION_TAGS and i > 0 and isinstance(loc[i - 1], int))
+    )
 
 
 def check_body(body: Any) -> list[tuple[str, str]]:

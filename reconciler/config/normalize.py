@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus
 
 # (100 + N) / 100 is a correctly rounded division, so 114 / 100 is exactly the double that
 # the literal 1.14 denotes (never 1.1400000000000001).
@@ -111,28 +111,63 @@ def normalize(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[tuple[st
 
 
 def url_has_secret(url: str) -> bool:
-    """True when a URL carries credentials: `user:pass@` or a query value named like a secret."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    if parts.password is not None or (parts.username and "@" in parts.netloc):
-        return True
-    return any(SECRET_PARAM.search(name) for name, _ in parse_qsl(parts.query, True))
+    """True when a URL carries credentials: `user:pass@`, or a parameter named like a secret
+    in its query or fragment (`&` or `;` between parameters; names percent-decoded)."""
+    userinfo, _, query, fragment = _url_parts(url)
+    return userinfo is not None or _secret_named(query) or _secret_named(fragment)
 
 
 def mask_url(url: str) -> str:
-    """The URL with user:password and secret-named query values replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(
-        f"{name}=***" if SECRET_PARAM.search(name) else (f"{name}={value}" if value else name)
-        for name, value in parse_qsl(parts.query, True)
+    """The URL as written, with user:password and the values of secret-named parameters (in
+    the query and the fragment) replaced by `***`; nothing is percent-decoded."""
+    userinfo, head, query, fragment = _url_parts(url)
+    out = head if userinfo is None else head.replace(userinfo + "@", "***@", 1)
+    if query is not None:
+        out += "?" + _mask(query)
+    if fragment is not None:
+        out += "#" + _mask(fragment)
+    return out
+
+
+_PARAM = re.compile(r"([^&;=]*)(=?)([^&;]*)")
+
+
+def _url_parts(url: str) -> tuple[str | None, str, str | None, str | None]:
+    """(userinfo, scheme+authority+path, query, fragment) of `url`, split as written."""
+    head, hash_, fragment = url.partition("#")
+    head, question, query = head.partition("?")
+    userinfo = None
+    scheme_end = head.find("://")
+    if scheme_end != -1:
+        authority = head[scheme_end + 3 :].split("/", 1)[0]
+        if "@" in authority:
+            userinfo = authority.rsplit("@", 1)[0]
+    return userinfo, head, query if question else None, fragment if hash_ else None
+
+
+def _secret_spans(part: str | None) -> list[tuple[int, int]]:
+    """Where the non-empty values of secret-named parameters of `part` stand."""
+    if not part:
+        return []
+    spans = []
+    for match in _PARAM.finditer(part):
+        name = unquote_plus(match.group(1))
+        if match.group(2) and match.group(3) and SECRET_PARAM.search(name):
+            spans.append(match.span(3))
+    return spans
+
+
+def _secret_named(part: str | None) -> bool:
+    """A parameter of `part` named like a secret, even with an empty value (`?password=`)."""
+    return any(
+        m.group(2) and SECRET_PARAM.search(unquote_plus(m.group(1)))
+        for m in _PARAM.finditer(part or "")
     )
-    masked = parts._replace(netloc=netloc, query=query)
-    return masked.geturl()
+
+
+def _mask(part: str) -> str:
+    out, last = [], 0
+    for start, end in _secret_spans(part):
+        out += [part[last:start], "***"]
+        last = end
+    return "".join(out) + part[last:]

@@ -24,7 +24,7 @@ from typing import Any
 from reconciler.config import normalize
 from reconciler.config.discovery import display
 from reconciler.config.policy import DEFAULT, Policy
-from reconciler.config.yamlio import Document, FieldPath, display_path, load_file
+from reconciler.config.yamlio import Document, FieldPath, display_path, load_file, visible
 from reconciler.errors import Problem
 
 SCHEMA_FILE = "policy.schema.json"
@@ -95,7 +95,7 @@ class _Reader:
 
     def unknown(self, path: FieldPath, known: list[str]) -> None:
         name = str(path[-1])
-        message = f"unknown key {display_path(path)}"
+        message = f"unknown key {visible(display_path(path))}"
         close = difflib.get_close_matches(name, known, n=1)
         if close:
             message += f" (did you mean {close[0]}?)"
@@ -135,8 +135,11 @@ class _Reader:
 
 
 def _whole(value: Any) -> bool:
-    # As for campaign fields (and JSON Schema's "integer"): 6.0 is the whole number 6.
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == int(value)
+    # As for campaign fields (and JSON Schema's "integer"): 6.0 is the whole number 6; inf
+    # and nan are not whole numbers (int() of them raises).
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _plain(value: Any) -> str:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from reconciler.config import models, normalize, policy_file
+from reconciler.config import files, models, normalize, policy_file
 from reconciler.config.campaign import SCHEMA_VERSION
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -111,26 +113,70 @@ def expected_files() -> dict[str, str]:
     }
 
 
+MAX_SCHEMA_BYTES = 1024 * 1024  # the schemas are tens of KiB
+_WHERE = "as schema files"
+
+
 def write(folder: Path) -> list[Path]:
-    """Write every schema into `folder`; return the paths written."""
+    """Write every schema into `folder` (each atomically, never through a symlink); return the
+    paths written. Raises `Unwritable` before writing anything when a schema path is a
+    symlink or another special file."""
+    for name in expected_files():
+        what = files.is_special(folder / name)
+        if what is not None:
+            raise Unwritable(
+                f"{folder / name}: not a regular file but {what}; `reconcile schema` never "
+                "writes through it: remove it, then run `reconcile schema` again"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in expected_files().items():
         path = folder / name
-        path.write_text(text, encoding="utf-8")
+        _replace(path, text.encode("utf-8"))
         written.append(path)
     return written
 
 
+class Unwritable(Exception):
+    """A schema path that is a symlink or another special file; `str()` says which."""
+
+
+def _replace(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)  # replaces a name, never follows it
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def stale(folder: Path) -> list[Path]:
     """The schema files in `folder` that differ from what `write` would produce."""
+    return [path for path, _ in differences(folder)]
+
+
+def differences(folder: Path, again: str = "reconcile schema") -> list[tuple[Path, str]]:
+    """The schema files in `folder` that differ from what `write` would produce, each with
+    why: out of date, missing, or not a regular file (a symlink, a FIFO: never opened), and
+    the advice to run `again`, the command that rewrites them."""
     out = []
     for name, text in expected_files().items():
         path = folder / name
         try:
-            current = path.read_text(encoding="utf-8")
-        except (OSError, ValueError):  # missing, unreadable, not UTF-8: out of date
+            current = files.read_regular(path, MAX_SCHEMA_BYTES, _WHERE).decode("utf-8")
+        except files.Unreadable as exc:
+            if not os.path.lexists(path):
+                out.append((path, f"missing; run `{again}` and commit it"))
+            elif files.is_special(path) is not None:
+                out.append((path, f"{exc}, then run `{again}`"))
+            else:
+                out.append((path, f"{exc}; run `{again}` and commit it"))
+            continue
+        except ValueError:
             current = None
         if current != text:
-            out.append(path)
+            out.append((path, f"out of date; run `{again}` and commit it"))
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ from reconciler.config.files import Unreadable, read_regular
 from reconciler.config.policy import Policy
 from reconciler.config.policy_file import load_policy
 from reconciler.config.yamlio import MAX_FILE_BYTES, Document, load_bytes, load_file
-from reconciler.errors import Location, Problem
+from reconciler.errors import Level, Location, Problem
 
 PARALLEL_MIN_FILES = 400  # below this, starting workers costs more than it saves
+MAX_PROBLEMS_PER_FILE = 100  # a hostile file must not print megabytes
 
 
 @dataclass
@@ -72,10 +74,33 @@ def load_config(root: Path, cache: ValidationCache | None = None) -> Config:
     if layout.moved is not None:
         moves, problems = load_moves(layout.moved, {c.key for c in layout.campaigns})
         config.moves, config.problems = moves, config.problems + problems
-    config.problems = sorted(dict.fromkeys(config.problems))
+    config.problems = cap_per_file(sorted(dict.fromkeys(config.problems)))
     if cache is not None:
         cache.save(keep={key for _, _, key in jobs} | cache.used)
     return config
+
+
+def cap_per_file(problems: list[Problem], limit: int = MAX_PROBLEMS_PER_FILE) -> list[Problem]:
+    """Sorted `problems` with at most `limit` per file: the rest of a file become one problem
+    (an error when any of them is) that counts them, in every output format."""
+    shown: list[Problem] = []
+    counts: Counter[str] = Counter()
+    hidden: dict[str, list[Problem]] = {}
+    for problem in problems:
+        file = problem.location.file
+        counts[file] += 1
+        if counts[file] > limit:
+            hidden.setdefault(file, []).append(problem)
+        else:
+            shown.append(problem)
+    for rest in hidden.values():
+        level: Level = "error" if any(p.level == "error" for p in rest) else "warning"
+        message = (
+            f"... and {len(rest)} more problem(s) in this file; only the first {limit} are "
+            "shown: fix these and run again"
+        )
+        shown.append(Problem(rest[0].location, "(file)", message, level))
+    return sorted(shown)
 
 
 def _read(path: Path | str) -> bytes | None:

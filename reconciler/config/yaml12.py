@@ -23,7 +23,7 @@ from typing import Any
 
 from ruamel.yaml.loader import BaseLoader
 from ruamel.yaml.scanner import ScannerError
-from ruamel.yaml.tokens import ScalarToken
+from ruamel.yaml.tokens import FlowMappingEndToken, FlowSequenceEndToken, ScalarToken
 
 MAX_DEPTH = 32  # nested mappings and lists, the top-level mapping included
 DEPTH_MESSAGE = f"lists and mappings nested more than {MAX_DEPTH} levels deep; flatten it"
@@ -43,6 +43,7 @@ class PureParser(BaseLoader):
     """ruamel.yaml's pure-Python event parser reading YAML 1.2."""
 
     def __init__(self, text: str) -> None:
+        self._taken: Any = None  # the last token the parser took
         super().__init__(text, version=(1, 2))
 
     def check_key(self) -> Any:
@@ -75,6 +76,47 @@ class PureParser(BaseLoader):
                     )
                 del self.possible_simple_keys[level]
 
+    def check_value(self) -> Any:
+        # YAML 1.2 inside [...] or {...}: `:` before white space or `,[]{}` is the value
+        # indicator (`[b, c1:]` is a list holding the pair c1: null; ruamel took `:` as text
+        # there and scanned an empty text forever); `:` glued to the text after it is the
+        # indicator only right after a JSON-like key (`{"a":b}`); else it starts a text
+        # (`{x: :x}` -> ":x").
+        if not self.flow_level:
+            return super().check_value()
+        if self.reader.peek(1) in _END_SPACE_TAB + _FLOW_INDICATORS:
+            return True
+        return self._after_json_key()
+
+    def _after_json_key(self) -> bool:
+        # The token before: a quoted text or the end of a [...] or {...} (comments and line
+        # breaks may stand between it and the `:`).
+        last = self.tokens[-1] if self.tokens else self._taken
+        if type(last) is ScalarToken:
+            return not last.plain
+        return type(last) in (FlowSequenceEndToken, FlowMappingEndToken)
+
+    def get_token(self) -> Any:
+        self._taken = super().get_token()
+        return self._taken
+
+    def scan_plain_spaces(self, indent: Any, start_mark: Any) -> Any:
+        # YAML 1.2 takes tabs as white space inside a text on one line (`time\t:600` in
+        # {...} is one text, as `time :600` is; ruamel skipped spaces only, so the tab ended
+        # the text and the `:` became the value indicator: `time: 600`, a misread).
+        peek = self.reader.peek
+        length = 0
+        while peek(length) in " \t":
+            length += 1
+        if length and peek(length) not in _END_SPACE_TAB:
+            if peek(length) == "#":
+                self.reader.forward(length)
+                return []  # a comment follows: the text ends before the white space
+            spaces = self.reader.prefix(length)
+            self.reader.forward(length)
+            return [spaces]
+        return super().scan_plain_spaces(indent, start_mark)
+
     def scan_plain(self) -> Any:
         # ruamel's own, less its comment tokens, with one YAML 1.2 fix: inside [...] or {...}
         # a `:` before `,[]{}` ends the text (`{omitted value:,}` has the key `omitted value`;
@@ -96,6 +138,14 @@ class PureParser(BaseLoader):
                     break
                 length += 1
             if length == 0:
+                if not chunks:  # never an empty text that does not move on (it loops)
+                    mark = self.reader.get_mark()
+                    raise ScannerError(
+                        "while scanning a plain scalar",
+                        start_mark,
+                        f"found unexpected {peek()!r}",
+                        mark,
+                    )
                 break
             self.allow_simple_key = False
             chunks.extend(spaces)
@@ -201,16 +251,19 @@ def check_continuation(
 
     YAML 1.2 requires every further line of a quoted or plain scalar, or of a [...] or {...},
     that is the value of a block mapping or sequence to be indented more than its key or dash
-    (tabs do not count as indentation). Lines of only white space, and comment lines of a
-    [...] or {...} (`comments`), may stand anywhere.
+    (tabs do not count as indentation). Lines of only spaces, and white-space or comment
+    lines of a [...] or {...} (`comments`), may stand anywhere; in a text, a line of white
+    space with a tab needs the full indent before the tab (YAML 1.2 l-empty).
     """
     for number in range(first + 1, last + 1):
         line = lines[number]
         stripped = line.lstrip(" ")
         rest = stripped.lstrip("\t")
-        if not rest or (comments and rest.startswith("#")):
-            continue
         spaces = len(line) - len(stripped)
+        if not rest and (comments or spaces >= need or not stripped):
+            continue  # an empty line: spaces only, or a full indent and then tabs
+        if comments and rest.startswith("#"):
+            continue
         if spaces < need:
             raise Invalid(
                 number,

@@ -36,6 +36,15 @@ MAX_KEY_CHARS = 256  # (written as a literal in the hot loop of `mapping`)
 MAX_TEXT_CHARS = 65_536
 
 FieldPath = tuple[str | int, ...]
+# The fallback parser reads about 50 KiB a second: a file libyaml refuses is read again by it
+# only up to this size, so that a checkout of many large files cannot eat the plan job.
+FALLBACK_MAX_BYTES = 256 * 1024
+FALLBACK_MAX_CHARS = FALLBACK_MAX_BYTES // 4  # below it, the bytes need not be counted
+FALLBACK_NOTE = (
+    " (this file is over 256 KiB, so only the fast YAML reader reads it; it refuses some valid "
+    "YAML 1.2 that the slower reader takes, such as a URL inside [...] or {...}: quote such "
+    "values, or split the file)"
+)
 
 
 class Refused(Exception):
@@ -81,6 +90,9 @@ def _compose(text: str, builder: _Builder, fast: bool) -> Composed:
             return data, builder.keys, builder.values, "libyaml"
         except (YAMLError, _Misread) as fast_error:
             first = fast_error
+        if len(text) > FALLBACK_MAX_CHARS and len(text.encode("utf-8")) > FALLBACK_MAX_BYTES:
+            refused = builder.refusal(first, first)
+            raise Refused(refused.line, refused.col, refused.message + FALLBACK_NOTE)
     slow = _Builder(text, builder.file, builder.root)
     try:
         data = slow.build(yaml12.PureParser(text).get_event, fast=False)
@@ -205,6 +217,8 @@ class _Builder:
             if event.anchor is not None or event.tag is not None:
                 self.check_event(event)
             key = event.value
+            if inner < 0 and key in ("-", "?", ":") and not event.style:
+                self.check_lone_indicator(event)
             if event.style or key in NOT_TEXT or key[:1] in "0123456789-+." or len(key) > 256:
                 key = self.key(event)  # quoted, or it might not be text, or too long
             here = (*path, key)
@@ -222,6 +236,13 @@ class _Builder:
                 self.lines, mark.line, event.end_mark.line, indent, True, "{...} mapping"
             )
         return mapping
+
+    def check_lone_indicator(self, event: Any) -> None:
+        # `{-}`, `{-, a: 1}`: a plain `-` (`?`, `:`) in {...} must go on with text-safe
+        # characters (`{-: 1}` is the key "-"); both parsers took `-` before `,` or `}`.
+        after = self.text[event.end_mark.index : event.end_mark.index + 1]
+        if after in ("", " ", "\t", "\r", "\n", ",", "[", "]", "{", "}"):
+            raise self.refuse(event, f"a plain {event.value} in [...] or {{...}} must be quoted")
 
     def key(self, event: Any) -> str:
         text: str = event.value
@@ -252,6 +273,12 @@ class _Builder:
             )
         style = event.style
         if style == "|" or style == ">":
+            if mark.column < indent:  # on a line of its own, not right of its key or dash
+                raise self.refuse(
+                    event,
+                    f"a {style} text that starts on the line below its key or dash must be "
+                    f"indented by at least {indent} space(s), more than the key or dash",
+                )
             header = self.lines[mark.line][mark.column :]
             if not any(c.isdigit() for c in header[1:3]):
                 yaml12.check_block_scalar(self.lines, mark.line, indent - 1)

@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.config.campaign import SCHEMA_VERSION, Campaign
+from reconciler.config.files import Unreadable, read_regular
 from reconciler.errors import Location, PlanError, Problem
 from reconciler.hints import SANDBOX_API_URL, Hints
 from reconciler.plan.diff import FieldChange
@@ -37,6 +38,7 @@ from reconciler.plan.render.plan_text import data as plan_data
 from reconciler.state.model import State
 
 KIND = "reconcile-plan"
+MAX_PLAN_BYTES = 256 * 1024 * 1024  # thousands of campaigns with their payloads fit
 
 
 def binding(plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> dict[str, Any]:
@@ -82,10 +84,12 @@ def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -
 
 def load(path: Path) -> dict[str, Any]:
     """Read a saved plan; refuse a broken, foreign or newer one."""
+    try:  # a regular file, bounded: a FIFO or /dev/zero never hangs or fills memory
+        raw = read_regular(path, MAX_PLAN_BYTES, "as plan files")
+    except Unreadable as exc:
+        raise PlanError(f"{path}: cannot read the plan file ({exc})") from None
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read the plan file ({exc.strerror})") from None
+        body = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deeply
         raise PlanError(f"{path}: not a reconcile plan file (not valid JSON)") from None
     if not isinstance(body, dict) or body.get("kind") != KIND or "binding" not in body:

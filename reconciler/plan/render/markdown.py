@@ -1,4 +1,4 @@
-"""The plan as Markdown for a pull-request comment, always under 60,000 characters.
+"""The plan as Markdown for a pull-request comment, always under 60,000 UTF-16 code units.
 
 Values reach the comment in two places: inside a `diff` code block, as lines escaped for a
 terminal (`escape.text`: a value never has a line of its own, so it cannot close the fence or
@@ -12,9 +12,14 @@ from reconciler.plan.plan import Action, Plan, PlanOptions
 from reconciler.plan.render import common, escape
 from reconciler.plan.render.plan_text import block
 
-MAX_CHARS = 60_000
+MAX_CHARS = 60_000  # in UTF-16 code units, as GitHub and the action's JavaScript count
 _RESERVE = 2_000  # room for the closing "not shown" note
 MARKER = "<!-- reconcile-plan -->"
+
+
+def units(text: str) -> int:
+    """Length of `text` in UTF-16 code units (a character outside the BMP, an emoji, is 2)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _diff_lines(action: Action) -> list[str]:
@@ -56,13 +61,16 @@ def markdown(plan: Plan) -> str:
     if banner:
         head += ["```", *banner, "```", ""]
     out = "\n".join(head) + "\n"
+    size = units(out)
     shown = 0
     changed = [a for a in plan.actions if a.name != "unchanged"]
     for action in changed:
         section = _section(action, plan.options)
-        if len(out) + len(section) > MAX_CHARS - _RESERVE:
+        section_size = units(section)
+        if size + section_size > MAX_CHARS - _RESERVE:
             break
         out += section
+        size += section_size
         shown += 1
     left = changed[shown:]
     if left:

@@ -25,6 +25,13 @@ def as_json(problems: Iterable[Problem]) -> str:
     return escape.json_text(text) + "\n"
 
 
+def as_json_object(problems: Iterable[Problem]) -> str:
+    """`{"format_version": 1, "problems": [...]}`: what `plan --format json` prints instead of
+    a plan when the campaign files have problems."""
+    body = {"format_version": 1, "problems": [p.as_dict() for p in problems]}
+    return escape.json_text(json.dumps(body, indent=2, ensure_ascii=False)) + "\n"
+
+
 def github_command(level: str, file: str, line: int, col: int, message: str) -> str:
     """One GitHub workflow command (`::error file=F,line=L,col=C::MESSAGE`)."""
     props = f"file={escape.github(file, prop=True)},line={line},col={col}"
