@@ -124,7 +124,8 @@ def test_explicit_timeouts_reach_every_request() -> None:
         ({"id": {}}, None),
         ({"id": "task-1"}, None),
         ({"id": {"identity": ""}}, None),
-        ({"id": {"identity": 42}}, None),
+        ({"id": {"identity": True}}, None),
+        ({"id": {"identity": 4.2}}, None),
         ([{"id": {"identity": "x"}}], None),
         (None, "<html>created?</html>"),
         (None, ""),
@@ -250,7 +251,10 @@ def test_list_tasks_pages_with_keyword_and_from() -> None:
             {"id": "a", "name": "promo", "status": "READY", "createdAt": "2024-05-01T10:00:00Z"},
             {"identity": "b", "name": "promo"},
         ],
-        [{"id": {"identity": "c"}, "name": "promo", "status": "PAUSED"}, {"id": 17, "status": 3}],
+        [
+            {"id": {"identity": "c"}, "name": "promo", "status": "PAUSED"},
+            {"id": 17, "name": "", "status": 3},
+        ],
         [{"id": "a", "name": "seen again"}, {"id": "d", "name": "promo"}],
     ]
     requests: list[httpx.Request] = []
@@ -258,14 +262,15 @@ def test_list_tasks_pages_with_keyword_and_from() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         page = int(request.url.params["page"])
-        return httpx.Response(200, json={"count": 5, "items": pages[page]})
+        items = pages[page] if page < len(pages) else []  # after a full page: one more read
+        return httpx.Response(200, json={"count": 5, "items": items})
 
     since = datetime(2024, 5, 1, 13, 0, 5, 999_000, tzinfo=timezone(timedelta(hours=3)))
     with make_client(handler) as client:
         tasks = client.list_tasks(keyword="promo", since=since, page_size=2)
     assert [dict(r.url.params) for r in requests] == [
         {"limit": "2", "keyword": "promo", "from": "2024-05-01T10:00:05Z", "page": str(n)}
-        for n in range(3)
+        for n in range(4)
     ]
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in requests)
     assert [(t.identity, t.name, t.status, t.created_at) for t in tasks] == [
@@ -297,12 +302,56 @@ def pages_of(tasks: int, *, cap: int | None = None, count: int | None = None) ->
     return handler
 
 
-def test_list_tasks_stops_when_count_is_reached() -> None:
-    handler = pages_of(4)
+def test_list_tasks_stops_when_count_is_reached_on_a_short_page() -> None:
+    handler = pages_of(3)
     with make_client(handler) as client:
         tasks = client.list_tasks(page_size=2)
     assert handler.requests == [(0, 2), (1, 2)]  # type: ignore[attr-defined]
+    assert len(tasks) == 3
+
+
+def test_a_full_page_is_never_the_last_even_when_count_is_reached() -> None:
+    """Finding F5: `count` may mean "items on this page"; a full page is always followed by
+    one more read, which must come back empty."""
+    handler = pages_of(4)
+    with make_client(handler) as client:
+        tasks = client.list_tasks(page_size=2)
+    assert handler.requests == [(0, 2), (1, 2), (2, 2)]  # type: ignore[attr-defined]
     assert len(tasks) == 4
+
+
+def per_page_count(tasks: int, empty_count: int | None = None) -> Handler:
+    """A list endpoint whose `count` is the number of items on the page it sends."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        limit, page = int(request.url.params["limit"]), int(request.url.params["page"])
+        items = [{"id": f"t{i}", "name": f"n{i}"} for i in range(tasks)]
+        items = items[page * limit : (page + 1) * limit]
+        count = len(items) if items or empty_count is None else empty_count
+        return httpx.Response(200, json={"count": count, "items": items})
+
+    return handler
+
+
+def test_a_count_of_the_page_s_items_is_refused_not_read_as_the_end() -> None:
+    with make_client(per_page_count(1005)) as client, pytest.raises(ListAnswerError) as info:
+        client.list_tasks()
+    assert "its count changed between pages (1000 -> 5)" in str(info.value)
+    assert "or its count is not the number of all tasks" in str(info.value)
+
+
+@pytest.mark.parametrize("empty_count", [0, 1000, None], ids=["zero", "total", "page"])
+def test_an_empty_page_after_a_full_one_that_reached_count_ends_the_listing(
+    empty_count: int | None,
+) -> None:
+    with make_client(per_page_count(1000, empty_count)) as client:
+        assert len(client.list_tasks()) == 1000
+
+
+def test_an_empty_page_whose_count_says_more_tasks_is_refused() -> None:
+    with make_client(per_page_count(1000, 1200)) as client, pytest.raises(ListAnswerError) as info:
+        client.list_tasks()
+    assert "its pages ended after 1000 tasks, but its count says 1200" in str(info.value)
 
 
 def test_a_server_that_caps_its_pages_is_read_to_the_end_with_its_page_size() -> None:
@@ -339,11 +388,13 @@ def test_a_bare_list_is_read_until_an_empty_page(tasks: int, cap: int | None) ->
         (pages_of(5, count=7), "its pages ended after 5 tasks, but its count says 7"),
         (pages_of(5, count=3), "its pages hold 4 different tasks, more than its count 3"),
         (
-            respond(200, {"count": 5, "items": [{"id": "a"}, {"id": "b"}]}),
+            respond(
+                200, {"count": 5, "items": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}]}
+            ),
             "page 1 brought no task that earlier pages did not",
         ),
         (
-            respond(200, [{"id": "a"}, {"id": "b"}]),
+            respond(200, [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}]),
             "page 1 brought no task that earlier pages did not",
         ),
     ],
@@ -361,7 +412,8 @@ def test_a_count_that_changes_between_pages_is_refused() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])
-        return httpx.Response(200, json={"count": next(counts), "items": [{"id": f"p{page}"}]})
+        items = [{"id": f"p{page}", "name": "N"}]
+        return httpx.Response(200, json={"count": next(counts), "items": items})
 
     with make_client(handler) as client, pytest.raises(ListAnswerError, match=r"3 -> 4"):
         client.list_tasks(page_size=1)
@@ -372,7 +424,7 @@ def test_list_tasks_gives_up_after_the_page_cap() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
-        return httpx.Response(200, json=[{"id": f"t{len(calls)}"}])
+        return httpx.Response(200, json=[{"id": f"t{len(calls)}", "name": "N"}])
 
     with make_client(handler) as client, pytest.raises(ListAnswerError, match="after 1000 pages"):
         client.list_tasks(page_size=1)
@@ -435,7 +487,9 @@ def test_list_tasks_failures_raise(handler: Handler, error: type[Exception], mat
         (respond(200, {"count": 1, "items": [{"name": "x"}]}), "a task object without an id"),
         (respond(200, {"items": [{"id": "a"}]}), "with `items` but no `count`"),
         (respond(200, {"count": "1", "items": []}), "whose `count` is a string"),
-        (respond(200, {"count": -1, "items": []}), "whose `count` is a number"),
+        (respond(200, {"count": -1, "items": []}), "whose `count` is -1, not a number >= 0"),
+        (respond(200, {"count": 5.0, "items": []}), "whose `count` is 5.0, not a whole number"),
+        (respond(200, {"count": True, "items": []}), "whose `count` is a boolean"),
         (respond(200, "tasks"), "a JSON string"),
         (respond(200, text="null"), "a JSON null"),
         (respond(200, text="<!DOCTYPE html><html>502</html>"), "an HTML page"),
@@ -584,7 +638,7 @@ def test_bad_tokens_are_refused_without_being_quoted() -> None:
 
 
 def test_bad_base_url_is_refused() -> None:
-    with pytest.raises(ApiError, match="invalid Twin24 API URL"):
+    with pytest.raises(ApiError, match=r"is not a full http\(s\) URL"):
         Twin24Client("cis.twin24.ai/api/v1", TOKEN)
     assert DEFAULT_API_URL.startswith("https://")
 
@@ -799,23 +853,27 @@ def nested(depth: int) -> str:
     return '{"id": ' * depth + "1" + "}" * depth
 
 
+DEEP = "JSON nested deeper than 64 levels"
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "what"),
     [
-        nested(100),  # parses, but would exhaust every recursive walk after it
-        nested(100_000),  # RecursionError in the JSON decoder itself
-        '{"id": {"identity": ' + "7" * 5000 + "}}",  # ValueError: too many digits
-        '{"id": {"identity": "bad\\udcff"}}',  # a lone surrogate: no state file can hold it
+        (nested(100), DEEP),  # parses, but would exhaust every recursive walk after it
+        (nested(100_000), DEEP),  # RecursionError in the JSON decoder itself
+        ('{"id": {"identity": ' + "7" * 5000 + "}}", "JSON with a number of thousands of digits"),
+        ('{"id": {"identity": "bad\\udcff"}}', "JSON with a lone UTF-16 surrogate in a string"),
     ],
     ids=["deep", "deeper", "5000-digits", "surrogate"],
 )
-def test_unusable_json_answers_are_in_doubt_or_clear_errors(body: str) -> None:
+def test_unusable_json_answers_are_in_doubt_or_clear_errors(body: str, what: str) -> None:
+    """Each is said as it is (finding F13), never as "a body that is not JSON"."""
     with make_client(respond(200, text=body)) as client:
         outcome = client.create(PAYLOAD)
-        assert outcome == InDoubt("HTTP 200 with a non-JSON body: the outcome is unknown")
-        with pytest.raises(ApiError, match="list endpoint answered with a body that is not JSON"):
+        assert outcome == InDoubt(f"HTTP 200 with {what}: the outcome is unknown")
+        with pytest.raises(ApiError, match=f"list endpoint answered with {what}; this version"):
             client.list_tasks()
-        with pytest.raises(ApiError, match="task endpoint returned HTTP 200 with a body that"):
+        with pytest.raises(ApiError, match=f"task endpoint returned HTTP 200 with {what}: check"):
             client.get_task("t-1")
 
 
