@@ -161,7 +161,7 @@ def test_a_signal_before_apply_s_handlers_exits_like_one_during_the_run(
     workdir: Path, name: str, code: int
 ) -> None:
     write_campaigns(workdir, 2)
-    args = ["apply", "--api-url", "http://127.0.0.1:9/api/v1", "--auto-approve"]
+    args = ["apply", "--api-url", "http://127.0.0.1:9/api/v1", "--token-file", "token"]
     proc = subprocess.run(
         [sys.executable, "-c", AT_THE_TOKEN, name, *args],
         capture_output=True,

@@ -522,29 +522,35 @@ class Twin24Client:
         self.clock_skew = skew
 
 
-def check_api_url(url: str) -> None:
-    """Refuse an API URL this tool must not use, without echoing it (it may hold a password):
-    not a full http(s) URL, a user name or password in it, a query or a fragment."""
-    where = "the Twin24 API URL (--api-url or TWIN24_API_URL)"
+API_URL_SOURCE: Final = "the Twin24 API URL (--api-url or TWIN24_API_URL)"
+
+
+def check_api_url(
+    url: str,
+    where: str = API_URL_SOURCE,
+    example: str = DEFAULT_API_URL,
+    error: type[ApiError] = ApiError,
+) -> None:
+    """Refuse a URL this tool must not use, without echoing it (it may hold a password): not a
+    full http(s) URL, a user name or password in it, a query or a fragment. `where` names the
+    setting in the message (the API URL, or the IAM URL of a login)."""
+    hidden = "it is not shown here, as it may hold a secret"
     try:
         parts = urlsplit(url)
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
         parts, port_ok = None, False
     if parts is not None and "@" in parts.netloc:
-        raise ApiError(
+        raise error(
             f"{where} must not carry a user name or password (it is not shown here); use the "
             "token or login instead, and give the URL without them"
         )
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ApiError(
-            f"{where} is not a full http(s) URL (it is not shown here, as it may hold a "
-            f"secret): give one such as {DEFAULT_API_URL}"
-        )
+        raise error(f"{where} is not a full http(s) URL ({hidden}): give one such as {example}")
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
-        raise ApiError(
-            f"{where} must not carry a query or a fragment (`?...`, `#...`; it is not shown "
-            f"here, as it may hold a secret): give the base URL only, such as {DEFAULT_API_URL}"
+        raise error(
+            f"{where} must not carry a query or a fragment (`?...`, `#...`; {hidden}): give "
+            f"the base URL only, such as {example}"
         )
 
 

@@ -47,7 +47,7 @@ def page_items(body: Any) -> tuple[list[dict[str, Any]], int | None]:
         )
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         number = isinstance(count, int | float) and not isinstance(count, bool)
-        what = shown(count) if number else _a(_kind(count))
+        what = shown(count) if number and count is not None else _a(_kind(count))
         raise unknown_shape(f"a JSON object whose `count` is {what}, not a number >= 0")
     return _objects(items, "`items`"), count
 
