@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -992,3 +993,183 @@ def test_the_deadline_reaches_every_connection_pool(monkeypatch: pytest.MonkeyPa
         client._create_client()
     assert reached and all(n >= 1 for n in reached), reached
     assert sum(reached) >= 3  # the plain pool and the proxy's, for lists and for creates
+
+
+# -- the second attack round (findings F1, F2, F9, F10, F12, F13) ---------------------------
+
+
+def with_reason(status: int, reason: str, body: bytes = b"") -> Handler:
+    """Every answer has `status` with the reason phrase `reason` on its status line."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body, extensions={"reason_phrase": reason.encode()})
+
+    return handler
+
+
+@pytest.mark.parametrize("status", [401, 422, 500, 502])
+def test_the_reason_phrase_is_scrubbed_of_the_token_like_any_api_text(status: int) -> None:
+    """F1: `HTTP/1.1 500 token=<TOKEN>` with an empty body."""
+    with make_client(with_reason(status, f"token={TOKEN} Bearer {TOKEN}")) as client:
+        outcome = client.create(PAYLOAD)
+        with pytest.raises(ApiError) as listed:
+            client.list_tasks()
+    shown = outcome.message if isinstance(outcome, Refused) else str(outcome)
+    texts = [shown, str(listed.value)]
+    assert all(f"HTTP {status}: token=*** Bearer ***" in text for text in texts), texts
+    assert not [text for text in texts if TOKEN in text]
+
+
+def test_every_list_shape_message_is_scrubbed_of_the_token() -> None:
+    """F1: the keys of an object without `items` are quoted in the message."""
+    with (
+        make_client(respond(200, {TOKEN: 1, "data": []})) as client,
+        pytest.raises(ListAnswerError) as info,
+    ):
+        client.list_tasks()
+    assert "its keys: data, ***" in str(info.value) and TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("item", "said"),
+    [
+        ({"id": "a", "title": "NPS"}, "a task object without a `name` (it has `title`)"),
+        ({"id": "a"}, "a task object without a `name` (item [0])"),
+        ({"id": "a", "name": None}, "a task object without a `name` (item [0])"),
+        ({"id": "a", "name": {"value": "NPS"}}, "whose `name` is an object, not text"),
+        ({"id": "a", "name": ["NPS"]}, "whose `name` is a list, not text"),
+        ({"id": "a", "name": 7}, "whose `name` is null, not text"),
+        ({"id": "a\nb", "name": "NPS"}, "whose id is text with a control character"),
+        ({"id": "", "name": "NPS"}, "whose id is empty text, not usable text"),
+        ({"id": 1.5, "name": "NPS"}, "whose id is a decimal number, not usable text"),
+    ],
+    ids=["title", "missing", "null", "object", "list", "number", "control", "empty", "float"],
+)
+def test_a_listed_task_without_a_text_name_or_a_usable_id_stops_the_listing(
+    item: dict[str, Any], said: str
+) -> None:
+    """F2 (and F13): never read with the name "" (which no guard matches)."""
+    with (
+        make_client(respond(200, {"count": 1, "items": [item]})) as client,
+        pytest.raises(ListAnswerError) as info,
+    ):
+        client.list_tasks()
+    assert said in str(info.value)
+
+
+def test_an_integer_identity_is_created_as_its_decimal_text() -> None:
+    """F13: the list accepts integer ids, so the create answer does too."""
+    with make_client(respond(200, {"id": {"identity": 42}})) as client:
+        assert client.create(PAYLOAD) == Created("42")
+
+
+@pytest.mark.parametrize("identity", ["a\x00b", "line\nbreak", "x\u2028y", "del\x7f"])
+def test_an_identity_with_a_control_character_is_no_identity(identity: str) -> None:
+    """F13: a NUL cannot be stored (PostgreSQL refuses it), a line break forges output."""
+    with make_client(respond(200, {"id": {"identity": identity}})) as client:
+        assert client.create(PAYLOAD) == InDoubt(
+            "HTTP 200 with a control character in id.identity: not taken as an identity, so the "
+            "outcome is unknown"
+        )
+
+
+def test_a_huge_count_is_described_not_echoed() -> None:
+    """F13: a count of 400 digits is said by its size."""
+    with (
+        make_client(respond(200, {"count": 10**400, "items": []})) as client,
+        pytest.raises(ListAnswerError) as info,
+    ):
+        client.list_tasks()
+    assert "its count says a number of 401 digits" in str(info.value)
+    assert "0" * 30 not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Wed, 01 Jan 3000 00:00:00 GMT",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Mon, 01 Jan 0001 00:00:00 GMT",
+        (datetime.now(UTC) + timedelta(hours=25)).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        (datetime.now(UTC) - timedelta(hours=25)).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+    ],
+    ids=["year-3000", "year-9999", "year-1", "25h-ahead", "25h-behind"],
+)
+def test_a_date_header_more_than_a_day_away_is_not_believed(date: str) -> None:
+    """F9: the skew it would measure would move every in-doubt lookup by as much."""
+    empty = {"count": 0, "items": []}
+    with make_client(lambda r: httpx.Response(200, json=empty, headers={"Date": date})) as client:
+        client.list_tasks()
+    assert client.clock_skew is None
+    assert client.clock_warning is not None
+    assert "more than 24 h away from this machine's clock; it is not believed" in (
+        client.clock_warning
+    )
+
+
+def test_a_date_header_an_hour_ahead_is_believed() -> None:
+    date = (datetime.now(UTC) + timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    empty = {"count": 0, "items": []}
+    with make_client(lambda r: httpx.Response(200, json=empty, headers={"Date": date})) as client:
+        client.list_tasks()
+    assert client.clock_skew is not None and client.clock_warning is None
+    assert -timedelta(hours=1, seconds=5) < client.clock_skew < -timedelta(minutes=59)
+
+
+SECRET = "Pa55w0rd-secret"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (f"https://me:{SECRET}@cis.twin24.ai/api/v1", "must not carry a user name or password"),
+        (f"https://{SECRET}@cis.twin24.ai/api/v1", "must not carry a user name or password"),
+        (f"https://cis.twin24.ai/api/v1?token={SECRET}", "must not carry a query or a fragment"),
+        (f"https://cis.twin24.ai/api/v1#{SECRET}", "must not carry a query or a fragment"),
+        (f"ftp://u:{SECRET}@x/", "must not carry a user name or password"),
+        (f"ftp://x/{SECRET}", "is not a full http(s) URL"),
+        (f"https://x:99999/{SECRET}", "is not a full http(s) URL"),
+        (f"https://[{SECRET}/", "is not a full http(s) URL"),
+    ],
+)
+def test_an_api_url_that_may_hold_a_secret_is_refused_without_being_shown(
+    url: str, said: str
+) -> None:
+    """F12: such a URL would be stored in the state's api_url and echoed in errors."""
+    with pytest.raises(ApiError) as info:
+        Twin24Client(url, TOKEN)
+    assert said in str(info.value) and SECRET not in str(info.value)
+    assert str(info.value).startswith("the Twin24 API URL (--api-url or TWIN24_API_URL) ")
+
+
+def test_a_token_file_is_a_regular_file_found_through_links(tmp_path: Path) -> None:
+    """F10: a mounted secret is a link (Kubernetes, CI); its target is read."""
+    target = tmp_path / "..data" / "token"
+    target.parent.mkdir()
+    target.write_text(f"{TOKEN}\n", encoding="utf-8")
+    (tmp_path / "token").symlink_to(target)
+    assert read_token(tmp_path / "token", {}) == TOKEN
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda p: os.mkfifo(p), "it is a FIFO (named pipe), not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "it is a device, not a regular file"),
+        (lambda p: p.write_bytes(b"x" * (64 * 1024 + 1)), "it is larger than 64 KiB"),
+        (lambda p: p.mkdir(), "it is a folder"),
+        (lambda p: p.write_bytes(b"\xff\xfe"), "it is not UTF-8 text"),
+    ],
+    ids=["fifo", "dev-zero", "too-large", "folder", "not-utf8"],
+)
+def test_a_token_file_that_is_not_a_small_regular_file_is_refused_at_once(
+    tmp_path: Path, make: Callable[[Path], object], said: str
+) -> None:
+    """F10: /dev/zero was a MemoryError, a FIFO with no writer a hang."""
+    path = tmp_path / "token"
+    make(path)
+    started = time.monotonic()
+    with pytest.raises(AuthError) as info:
+        read_token(path, {})
+    assert time.monotonic() - started < 5
+    assert str(info.value).startswith(f"cannot read token file {path} ({said})")
