@@ -328,14 +328,19 @@ def test_a_refused_create_is_reported_at_its_file_and_the_others_go_on(
 def test_a_wrong_token_stops_apply_before_any_create(
     sandbox: Sandbox, backend: StateBackend, three: list[str], extra: list[str]
 ) -> None:
+    if extra:  # --no-remote-check is refused outright while the state has no entries (F3)
+        seeded = apply(sandbox.url, "--target", three[0])
+        assert seeded.code == 0, seeded.output
+    before = backend.read()
     result = apply(sandbox.url, *extra, env=cli_env(WRONG_TOKEN))
 
     assert result.code == 1, result.output
     assert "error: nothing was created: the token is missing, wrong or expired" in result.stderr
     assert "--no-remote-check" not in result.stderr  # it would not help
-    assert sandbox.tasks == {} and sandbox.create_requests == 0
+    assert len(sandbox.tasks) == sandbox.create_requests == len(before.campaigns)
     assert WRONG_TOKEN not in result.output
-    assert nothing_written(backend)
+    assert backend.read() == before
+    assert nothing_written(backend) == (not extra)
 
 
 def test_a_saved_plan_stays_fresh_after_an_apply_that_changed_nothing(

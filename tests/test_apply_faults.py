@@ -252,7 +252,8 @@ def test_a_deeply_nested_list_answer_is_a_clear_error(
     assert "Apply: 0 created, 0 adopted, 0 moved, 0 refused, 0 in doubt." in result.stdout
     assert (
         "error: cannot trust the remote task list, so apply cannot check for lost state or "
-        "in-doubt creates: the Twin24 list endpoint answered with a body that is not JSON"
+        "in-doubt creates: the Twin24 list endpoint answered with JSON nested deeper than 64 "
+        "levels"
     ) in result.stderr
     assert sandbox.create_requests == 0
 
@@ -264,7 +265,7 @@ def test_a_deeply_nested_create_answer_is_in_doubt(
     result = run(*APPLY)
     assert result.code == 1
     assert "Apply: 2 created, 0 adopted, 0 moved, 0 refused, 1 in doubt." in result.stdout
-    assert "c000: outcome unknown (HTTP 200 with a non-JSON body" in result.stderr
+    assert "c000: outcome unknown (HTTP 200 with JSON nested deeper than 64 levels" in result.stderr
     assert loads(STATE.read_text(), "s").campaigns["c000"].status == "pending"
 
 

@@ -74,6 +74,7 @@ class FakeClient:
     lists: int = 0
     queries: list[tuple[str | None, datetime | None]] = field(default_factory=list)
     clock_skew: timedelta | None = timedelta(0)  # the platform's clock behind ours
+    clock_warning: str | None = None  # a Date header the client did not believe
 
     def create(self, body: dict[str, Any]) -> Outcome:
         name = body["name"]
@@ -186,9 +187,13 @@ def test_the_journal_is_folded_even_when_a_create_raises(store: FileStore) -> No
             raise RuntimeError("bug")
         return api.Created(f"id-{name}")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StateError) as caught:  # never an internal error once creates were sent
         run(store, FakeClient(script), [create("a"), create("b")])
 
+    assert str(caught.value) == (
+        "apply stopped: an unexpected RuntimeError; please report it; nothing more was sent. "
+        "The state file holds what was done: created a."
+    )
     state = store.read()
     assert state.campaigns["a"].status == "created"
     assert state.campaigns["b"].status == "pending"  # sent or not: unknown, so in doubt
@@ -365,6 +370,7 @@ def test_a_signal_lets_the_create_in_flight_finish_and_starts_no_more(
 
 
 def test_a_failing_list_endpoint_stops_apply_before_any_create(store: FileStore) -> None:
+    before = seed(store, {"z": entry("z", "id-z")})
     client = FakeClient(list_error=ApiError("the Twin24 list endpoint is unavailable (503)"))
 
     with pytest.raises(ApiError, match="pass --no-remote-check to skip the check") as caught:
@@ -372,10 +378,55 @@ def test_a_failing_list_endpoint_stops_apply_before_any_create(store: FileStore)
 
     assert "Nothing was created" in str(caught.value)
     assert client.calls == []
-    assert not store.path.exists() and not store.journal_path.exists()  # nothing written
+    assert store.read() == before and not store.journal_path.exists()  # nothing written
+
+
+def test_with_no_state_entries_a_failing_list_never_suggests_skipping_the_check(
+    store: FileStore,
+) -> None:
+    """The lost-state case (finding F3): following the hint would create every campaign."""
+    client = FakeClient(list_error=ApiError("the Twin24 list endpoint is unavailable (503)"))
+
+    with pytest.raises(ApiError) as caught:
+        run(store, client, [create("a")])
+
+    assert "--no-remote-check" not in str(caught.value)
+    assert str(caught.value).endswith(
+        "Nothing was created; retry later (the state has no entries: if its file was lost, "
+        "recover it with `reconcile import --all` once the list endpoint answers)"
+    )
+    assert client.calls == [] and not store.path.exists() and not store.journal_path.exists()
+
+
+@pytest.mark.parametrize("entries", [None, {}], ids=["no-state-file", "no-entries"])
+def test_no_remote_check_is_refused_when_the_state_has_no_entries(
+    store: FileStore, entries: dict[str, Entry] | None
+) -> None:
+    if entries is not None:
+        seed(store, entries)
+    before = snapshot_of(store)
+    client = FakeClient(list_error=ApiError("unavailable"))
+
+    with pytest.raises(PlanError) as caught:
+        run(store, client, [create("a")], remote_check=False)
+
+    assert str(caught.value).startswith(
+        "--no-remote-check is refused: the state has no entries, which is exactly when the "
+        "lost-state guard matters"
+    )
+    assert "recover the state with `reconcile import --all`" in str(caught.value)
+    assert client.calls == [] and client.lists == 0  # refused before anything was asked
+    assert snapshot_of(store) == before
+
+
+def snapshot_of(store: FileStore) -> dict[str, bytes]:
+    """The store's files (the lock file aside: every run makes it) with their bytes."""
+    files = sorted(store.path.parent.iterdir())
+    return {p.name: p.read_bytes() for p in files if p.name != store.lock_path.name}
 
 
 def test_without_the_remote_check_a_failing_list_endpoint_is_a_warning(store: FileStore) -> None:
+    seed(store, {"z": entry("z", "id-z")})  # a state with entries: the flag keeps its meaning
     client = FakeClient(list_error=ApiError("unavailable"))
 
     result = run(store, client, [create("a")], remote_check=False)
@@ -401,6 +452,7 @@ def test_in_doubt_entries_need_the_list_even_without_the_remote_check(store: Fil
 def test_a_401_from_the_list_is_a_token_error_not_an_unavailable_list(
     store: FileStore, remote_check: bool
 ) -> None:
+    seed(store, {"z": entry("z", "id-z")})
     client = FakeClient(list_error=AuthError("the Twin24 API refused the token (HTTP 401)"))
 
     with pytest.raises(AuthError, match="token is missing, wrong or expired") as caught:
@@ -499,7 +551,7 @@ def test_an_undated_candidate_is_reported_and_not_adopted(store: FileStore) -> N
     assert result.report.adopted == []
     assert result.state.campaigns["a"].status == "pending"
     assert result.report.in_doubt == [("a", "cannot date maybe-1")]
-    assert "`reconcile import a ID`" in result.text
+    assert "If it is, run `reconcile import a maybe-1`" in result.text
 
 
 def test_retry_pending_creates_count_against_max_creates(store: FileStore) -> None:

@@ -286,8 +286,9 @@ def test_a_login_has_the_clients_overall_deadline(dripping: str) -> None:
     ("url", "message"),
     [
         ("http://iam.example.com/api/v1", "is plain http: a password is sent only over https"),
-        ("ftp://iam.example.com", "invalid IAM URL"),
-        ("iam.example.com/api/v1", "invalid IAM URL"),
+        ("ftp://iam.example.com", r"IAM URL \(--iam-url or TWIN24_IAM_URL\) is not a full"),
+        ("iam.example.com/api/v1", r"IAM URL \(--iam-url or TWIN24_IAM_URL\) is not a full"),
+        ("https://me:pw@iam.example.com", "must not carry a user name or password"),
     ],
 )
 def test_a_password_goes_only_over_https_or_to_this_machine(url: str, message: str) -> None:
@@ -326,7 +327,7 @@ def test_the_password_file_wins_and_loses_only_its_final_line_break(tmp_path: Pa
         ({}, "", "--password-file is set, but no TWIN24_LOGIN"),
         ({"TWIN24_LOGIN": EMAIL}, "missing", "password file .*missing not found"),
         ({"TWIN24_LOGIN": EMAIL}, "", "password file .* is empty"),
-        ({"TWIN24_LOGIN": EMAIL}, "dir", "cannot read password file .*dir \\(IsADirectoryError\\)"),
+        ({"TWIN24_LOGIN": EMAIL}, "dir", "cannot read password file .*dir \\(it is a folder\\)"),
     ],
 )
 def test_an_incomplete_login_says_what_is_missing(

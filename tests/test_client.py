@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -124,7 +125,8 @@ def test_explicit_timeouts_reach_every_request() -> None:
         ({"id": {}}, None),
         ({"id": "task-1"}, None),
         ({"id": {"identity": ""}}, None),
-        ({"id": {"identity": 42}}, None),
+        ({"id": {"identity": True}}, None),
+        ({"id": {"identity": 4.2}}, None),
         ([{"id": {"identity": "x"}}], None),
         (None, "<html>created?</html>"),
         (None, ""),
@@ -250,7 +252,10 @@ def test_list_tasks_pages_with_keyword_and_from() -> None:
             {"id": "a", "name": "promo", "status": "READY", "createdAt": "2024-05-01T10:00:00Z"},
             {"identity": "b", "name": "promo"},
         ],
-        [{"id": {"identity": "c"}, "name": "promo", "status": "PAUSED"}, {"id": 17, "status": 3}],
+        [
+            {"id": {"identity": "c"}, "name": "promo", "status": "PAUSED"},
+            {"id": 17, "name": "", "status": 3},
+        ],
         [{"id": "a", "name": "seen again"}, {"id": "d", "name": "promo"}],
     ]
     requests: list[httpx.Request] = []
@@ -258,14 +263,15 @@ def test_list_tasks_pages_with_keyword_and_from() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         page = int(request.url.params["page"])
-        return httpx.Response(200, json={"count": 5, "items": pages[page]})
+        items = pages[page] if page < len(pages) else []  # after a full page: one more read
+        return httpx.Response(200, json={"count": 5, "items": items})
 
     since = datetime(2024, 5, 1, 13, 0, 5, 999_000, tzinfo=timezone(timedelta(hours=3)))
     with make_client(handler) as client:
         tasks = client.list_tasks(keyword="promo", since=since, page_size=2)
     assert [dict(r.url.params) for r in requests] == [
         {"limit": "2", "keyword": "promo", "from": "2024-05-01T10:00:05Z", "page": str(n)}
-        for n in range(3)
+        for n in range(4)
     ]
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in requests)
     assert [(t.identity, t.name, t.status, t.created_at) for t in tasks] == [
@@ -297,12 +303,56 @@ def pages_of(tasks: int, *, cap: int | None = None, count: int | None = None) ->
     return handler
 
 
-def test_list_tasks_stops_when_count_is_reached() -> None:
-    handler = pages_of(4)
+def test_list_tasks_stops_when_count_is_reached_on_a_short_page() -> None:
+    handler = pages_of(3)
     with make_client(handler) as client:
         tasks = client.list_tasks(page_size=2)
     assert handler.requests == [(0, 2), (1, 2)]  # type: ignore[attr-defined]
+    assert len(tasks) == 3
+
+
+def test_a_full_page_is_never_the_last_even_when_count_is_reached() -> None:
+    """Finding F5: `count` may mean "items on this page"; a full page is always followed by
+    one more read, which must come back empty."""
+    handler = pages_of(4)
+    with make_client(handler) as client:
+        tasks = client.list_tasks(page_size=2)
+    assert handler.requests == [(0, 2), (1, 2), (2, 2)]  # type: ignore[attr-defined]
     assert len(tasks) == 4
+
+
+def per_page_count(tasks: int, empty_count: int | None = None) -> Handler:
+    """A list endpoint whose `count` is the number of items on the page it sends."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        limit, page = int(request.url.params["limit"]), int(request.url.params["page"])
+        items = [{"id": f"t{i}", "name": f"n{i}"} for i in range(tasks)]
+        items = items[page * limit : (page + 1) * limit]
+        count = len(items) if items or empty_count is None else empty_count
+        return httpx.Response(200, json={"count": count, "items": items})
+
+    return handler
+
+
+def test_a_count_of_the_page_s_items_is_refused_not_read_as_the_end() -> None:
+    with make_client(per_page_count(1005)) as client, pytest.raises(ListAnswerError) as info:
+        client.list_tasks()
+    assert "its count changed between pages (1000 -> 5)" in str(info.value)
+    assert "or its count is not the number of all tasks" in str(info.value)
+
+
+@pytest.mark.parametrize("empty_count", [0, 1000, None], ids=["zero", "total", "page"])
+def test_an_empty_page_after_a_full_one_that_reached_count_ends_the_listing(
+    empty_count: int | None,
+) -> None:
+    with make_client(per_page_count(1000, empty_count)) as client:
+        assert len(client.list_tasks()) == 1000
+
+
+def test_an_empty_page_whose_count_says_more_tasks_is_refused() -> None:
+    with make_client(per_page_count(1000, 1200)) as client, pytest.raises(ListAnswerError) as info:
+        client.list_tasks()
+    assert "its pages ended after 1000 tasks, but its count says 1200" in str(info.value)
 
 
 def test_a_server_that_caps_its_pages_is_read_to_the_end_with_its_page_size() -> None:
@@ -339,11 +389,13 @@ def test_a_bare_list_is_read_until_an_empty_page(tasks: int, cap: int | None) ->
         (pages_of(5, count=7), "its pages ended after 5 tasks, but its count says 7"),
         (pages_of(5, count=3), "its pages hold 4 different tasks, more than its count 3"),
         (
-            respond(200, {"count": 5, "items": [{"id": "a"}, {"id": "b"}]}),
+            respond(
+                200, {"count": 5, "items": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}]}
+            ),
             "page 1 brought no task that earlier pages did not",
         ),
         (
-            respond(200, [{"id": "a"}, {"id": "b"}]),
+            respond(200, [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}]),
             "page 1 brought no task that earlier pages did not",
         ),
     ],
@@ -361,7 +413,8 @@ def test_a_count_that_changes_between_pages_is_refused() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])
-        return httpx.Response(200, json={"count": next(counts), "items": [{"id": f"p{page}"}]})
+        items = [{"id": f"p{page}", "name": "N"}]
+        return httpx.Response(200, json={"count": next(counts), "items": items})
 
     with make_client(handler) as client, pytest.raises(ListAnswerError, match=r"3 -> 4"):
         client.list_tasks(page_size=1)
@@ -372,7 +425,7 @@ def test_list_tasks_gives_up_after_the_page_cap() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
-        return httpx.Response(200, json=[{"id": f"t{len(calls)}"}])
+        return httpx.Response(200, json=[{"id": f"t{len(calls)}", "name": "N"}])
 
     with make_client(handler) as client, pytest.raises(ListAnswerError, match="after 1000 pages"):
         client.list_tasks(page_size=1)
@@ -435,7 +488,9 @@ def test_list_tasks_failures_raise(handler: Handler, error: type[Exception], mat
         (respond(200, {"count": 1, "items": [{"name": "x"}]}), "a task object without an id"),
         (respond(200, {"items": [{"id": "a"}]}), "with `items` but no `count`"),
         (respond(200, {"count": "1", "items": []}), "whose `count` is a string"),
-        (respond(200, {"count": -1, "items": []}), "whose `count` is a number"),
+        (respond(200, {"count": -1, "items": []}), "whose `count` is -1, not a number >= 0"),
+        (respond(200, {"count": 5.0, "items": []}), "whose `count` is 5.0, not a whole number"),
+        (respond(200, {"count": True, "items": []}), "whose `count` is a boolean"),
         (respond(200, "tasks"), "a JSON string"),
         (respond(200, text="null"), "a JSON null"),
         (respond(200, text="<!DOCTYPE html><html>502</html>"), "an HTML page"),
@@ -584,7 +639,7 @@ def test_bad_tokens_are_refused_without_being_quoted() -> None:
 
 
 def test_bad_base_url_is_refused() -> None:
-    with pytest.raises(ApiError, match="invalid Twin24 API URL"):
+    with pytest.raises(ApiError, match=r"is not a full http\(s\) URL"):
         Twin24Client("cis.twin24.ai/api/v1", TOKEN)
     assert DEFAULT_API_URL.startswith("https://")
 
@@ -799,23 +854,27 @@ def nested(depth: int) -> str:
     return '{"id": ' * depth + "1" + "}" * depth
 
 
+DEEP = "JSON nested deeper than 64 levels"
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "what"),
     [
-        nested(100),  # parses, but would exhaust every recursive walk after it
-        nested(100_000),  # RecursionError in the JSON decoder itself
-        '{"id": {"identity": ' + "7" * 5000 + "}}",  # ValueError: too many digits
-        '{"id": {"identity": "bad\\udcff"}}',  # a lone surrogate: no state file can hold it
+        (nested(100), DEEP),  # parses, but would exhaust every recursive walk after it
+        (nested(100_000), DEEP),  # RecursionError in the JSON decoder itself
+        ('{"id": {"identity": ' + "7" * 5000 + "}}", "JSON with a number of thousands of digits"),
+        ('{"id": {"identity": "bad\\udcff"}}', "JSON with a lone UTF-16 surrogate in a string"),
     ],
     ids=["deep", "deeper", "5000-digits", "surrogate"],
 )
-def test_unusable_json_answers_are_in_doubt_or_clear_errors(body: str) -> None:
+def test_unusable_json_answers_are_in_doubt_or_clear_errors(body: str, what: str) -> None:
+    """Each is said as it is (finding F13), never as "a body that is not JSON"."""
     with make_client(respond(200, text=body)) as client:
         outcome = client.create(PAYLOAD)
-        assert outcome == InDoubt("HTTP 200 with a non-JSON body: the outcome is unknown")
-        with pytest.raises(ApiError, match="list endpoint answered with a body that is not JSON"):
+        assert outcome == InDoubt(f"HTTP 200 with {what}: the outcome is unknown")
+        with pytest.raises(ApiError, match=f"list endpoint answered with {what}; this version"):
             client.list_tasks()
-        with pytest.raises(ApiError, match="task endpoint returned HTTP 200 with a body that"):
+        with pytest.raises(ApiError, match=f"task endpoint returned HTTP 200 with {what}: check"):
             client.get_task("t-1")
 
 
@@ -934,3 +993,183 @@ def test_the_deadline_reaches_every_connection_pool(monkeypatch: pytest.MonkeyPa
         client._create_client()
     assert reached and all(n >= 1 for n in reached), reached
     assert sum(reached) >= 3  # the plain pool and the proxy's, for lists and for creates
+
+
+# -- the second attack round (findings F1, F2, F9, F10, F12, F13) ---------------------------
+
+
+def with_reason(status: int, reason: str, body: bytes = b"") -> Handler:
+    """Every answer has `status` with the reason phrase `reason` on its status line."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=body, extensions={"reason_phrase": reason.encode()})
+
+    return handler
+
+
+@pytest.mark.parametrize("status", [401, 422, 500, 502])
+def test_the_reason_phrase_is_scrubbed_of_the_token_like_any_api_text(status: int) -> None:
+    """F1: `HTTP/1.1 500 token=<TOKEN>` with an empty body."""
+    with make_client(with_reason(status, f"token={TOKEN} Bearer {TOKEN}")) as client:
+        outcome = client.create(PAYLOAD)
+        with pytest.raises(ApiError) as listed:
+            client.list_tasks()
+    shown = outcome.message if isinstance(outcome, Refused) else str(outcome)
+    texts = [shown, str(listed.value)]
+    assert all(f"HTTP {status}: token=*** Bearer ***" in text for text in texts), texts
+    assert not [text for text in texts if TOKEN in text]
+
+
+def test_every_list_shape_message_is_scrubbed_of_the_token() -> None:
+    """F1: the keys of an object without `items` are quoted in the message."""
+    with (
+        make_client(respond(200, {TOKEN: 1, "data": []})) as client,
+        pytest.raises(ListAnswerError) as info,
+    ):
+        client.list_tasks()
+    assert "its keys: data, ***" in str(info.value) and TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("item", "said"),
+    [
+        ({"id": "a", "title": "NPS"}, "a task object without a `name` (it has `title`)"),
+        ({"id": "a"}, "a task object without a `name` (item [0])"),
+        ({"id": "a", "name": None}, "a task object without a `name` (item [0])"),
+        ({"id": "a", "name": {"value": "NPS"}}, "whose `name` is an object, not text"),
+        ({"id": "a", "name": ["NPS"]}, "whose `name` is a list, not text"),
+        ({"id": "a", "name": 7}, "whose `name` is null, not text"),
+        ({"id": "a\nb", "name": "NPS"}, "whose id is text with a control character"),
+        ({"id": "", "name": "NPS"}, "whose id is empty text, not usable text"),
+        ({"id": 1.5, "name": "NPS"}, "whose id is a decimal number, not usable text"),
+    ],
+    ids=["title", "missing", "null", "object", "list", "number", "control", "empty", "float"],
+)
+def test_a_listed_task_without_a_text_name_or_a_usable_id_stops_the_listing(
+    item: dict[str, Any], said: str
+) -> None:
+    """F2 (and F13): never read with the name "" (which no guard matches)."""
+    with (
+        make_client(respond(200, {"count": 1, "items": [item]})) as client,
+        pytest.raises(ListAnswerError) as info,
+    ):
+        client.list_tasks()
+    assert said in str(info.value)
+
+
+def test_an_integer_identity_is_created_as_its_decimal_text() -> None:
+    """F13: the list accepts integer ids, so the create answer does too."""
+    with make_client(respond(200, {"id": {"identity": 42}})) as client:
+        assert client.create(PAYLOAD) == Created("42")
+
+
+@pytest.mark.parametrize("identity", ["a\x00b", "line\nbreak", "x\u2028y", "del\x7f"])
+def test_an_identity_with_a_control_character_is_no_identity(identity: str) -> None:
+    """F13: a NUL cannot be stored (PostgreSQL refuses it), a line break forges output."""
+    with make_client(respond(200, {"id": {"identity": identity}})) as client:
+        assert client.create(PAYLOAD) == InDoubt(
+            "HTTP 200 with a control character in id.identity: not taken as an identity, so the "
+            "outcome is unknown"
+        )
+
+
+def test_a_huge_count_is_described_not_echoed() -> None:
+    """F13: a count of 400 digits is said by its size."""
+    with (
+        make_client(respond(200, {"count": 10**400, "items": []})) as client,
+        pytest.raises(ListAnswerError) as info,
+    ):
+        client.list_tasks()
+    assert "its count says a number of 401 digits" in str(info.value)
+    assert "0" * 30 not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Wed, 01 Jan 3000 00:00:00 GMT",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Mon, 01 Jan 0001 00:00:00 GMT",
+        (datetime.now(UTC) + timedelta(hours=25)).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        (datetime.now(UTC) - timedelta(hours=25)).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+    ],
+    ids=["year-3000", "year-9999", "year-1", "25h-ahead", "25h-behind"],
+)
+def test_a_date_header_more_than_a_day_away_is_not_believed(date: str) -> None:
+    """F9: the skew it would measure would move every in-doubt lookup by as much."""
+    empty = {"count": 0, "items": []}
+    with make_client(lambda r: httpx.Response(200, json=empty, headers={"Date": date})) as client:
+        client.list_tasks()
+    assert client.clock_skew is None
+    assert client.clock_warning is not None
+    assert "more than 24 h away from this machine's clock; it is not believed" in (
+        client.clock_warning
+    )
+
+
+def test_a_date_header_an_hour_ahead_is_believed() -> None:
+    date = (datetime.now(UTC) + timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    empty = {"count": 0, "items": []}
+    with make_client(lambda r: httpx.Response(200, json=empty, headers={"Date": date})) as client:
+        client.list_tasks()
+    assert client.clock_skew is not None and client.clock_warning is None
+    assert -timedelta(hours=1, seconds=5) < client.clock_skew < -timedelta(minutes=59)
+
+
+SECRET = "Pa55w0rd-secret"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (f"https://me:{SECRET}@cis.twin24.ai/api/v1", "must not carry a user name or password"),
+        (f"https://{SECRET}@cis.twin24.ai/api/v1", "must not carry a user name or password"),
+        (f"https://cis.twin24.ai/api/v1?token={SECRET}", "must not carry a query or a fragment"),
+        (f"https://cis.twin24.ai/api/v1#{SECRET}", "must not carry a query or a fragment"),
+        (f"ftp://u:{SECRET}@x/", "must not carry a user name or password"),
+        (f"ftp://x/{SECRET}", "is not a full http(s) URL"),
+        (f"https://x:99999/{SECRET}", "is not a full http(s) URL"),
+        (f"https://[{SECRET}/", "is not a full http(s) URL"),
+    ],
+)
+def test_an_api_url_that_may_hold_a_secret_is_refused_without_being_shown(
+    url: str, said: str
+) -> None:
+    """F12: such a URL would be stored in the state's api_url and echoed in errors."""
+    with pytest.raises(ApiError) as info:
+        Twin24Client(url, TOKEN)
+    assert said in str(info.value) and SECRET not in str(info.value)
+    assert str(info.value).startswith("the Twin24 API URL (--api-url or TWIN24_API_URL) ")
+
+
+def test_a_token_file_is_a_regular_file_found_through_links(tmp_path: Path) -> None:
+    """F10: a mounted secret is a link (Kubernetes, CI); its target is read."""
+    target = tmp_path / "..data" / "token"
+    target.parent.mkdir()
+    target.write_text(f"{TOKEN}\n", encoding="utf-8")
+    (tmp_path / "token").symlink_to(target)
+    assert read_token(tmp_path / "token", {}) == TOKEN
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda p: os.mkfifo(p), "it is a FIFO (named pipe), not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "it is a device, not a regular file"),
+        (lambda p: p.write_bytes(b"x" * (64 * 1024 + 1)), "it is larger than 64 KiB"),
+        (lambda p: p.mkdir(), "it is a folder"),
+        (lambda p: p.write_bytes(b"\xff\xfe"), "it is not UTF-8 text"),
+    ],
+    ids=["fifo", "dev-zero", "too-large", "folder", "not-utf8"],
+)
+def test_a_token_file_that_is_not_a_small_regular_file_is_refused_at_once(
+    tmp_path: Path, make: Callable[[Path], object], said: str
+) -> None:
+    """F10: /dev/zero was a MemoryError, a FIFO with no writer a hang."""
+    path = tmp_path / "token"
+    make(path)
+    started = time.monotonic()
+    with pytest.raises(AuthError) as info:
+        read_token(path, {})
+    assert time.monotonic() - started < 5
+    assert str(info.value).startswith(f"cannot read token file {path} ({said})")

@@ -31,6 +31,7 @@ from reconciler.state.model import Entry, State, dumps
 
 TOKEN = "hostile-T0KEN-9f8e7d"
 IDENTITY = "x\n::warning::pwn"
+ODD_IDENTITY = "x ::warning::pwn ##[error]<b>"  # odd, but text: taken, and shown escaped
 API_ERROR = "bad\n::error file=x::pwn"
 STATE = "reconcile.state.json"
 COMMAND = re.compile(r"(notice|warning|error) file=[^:,\n]*,line=\d+,col=\d+::[^\n]*")
@@ -86,7 +87,14 @@ def hostile_state(path: str = STATE) -> None:
     are the attacker's: they come back as orphans in the plan."""
     payload = {"name": "Gone"}
     entries = {
-        key: Entry("created", IDENTITY, fingerprint(payload), payload, f"campaigns/{key}", "t")
+        key: Entry(
+            "created",
+            IDENTITY,
+            fingerprint(payload),
+            payload,
+            f"campaigns/{key}",
+            "2026-01-01T00:00:00Z",
+        )
         for key in (FENCE_KEY, HTML_KEY, "x\n::stop-commands::pwn\n")
     }
     Path(path).write_text(dumps(State("l-1", 3, None, entries)), encoding="utf-8")
@@ -150,20 +158,27 @@ def test_hostile_identities_and_api_messages_stay_on_their_line(
 ) -> None:
     keys = write_campaigns(workdir, 3)
     hostile.refusals.append("Validation\n::error::pwn ##[warning]legacy")  # c000
-    hostile.identities.append(IDENTITY)  # the next create that succeeds: c001
+    hostile.identities.append(ODD_IDENTITY)  # the next create that succeeds: c001
+    hostile.identities.append(IDENTITY)  # c002: a line break is no identity (finding F13)
     first = run("apply", "--auto-approve", "--rate", "0", "--parallelism", "1")
-    assert first.code == 1, first.stderr  # c000 was refused
-    assert "Apply: 2 created, 0 adopted, 0 moved, 1 refused, 0 in doubt." in first.stdout
-    assert "+ c001: created x\\u000a::warning::pwn" in first.stdout
+    assert first.code == 1, first.stderr  # c000 was refused, c002 is in doubt
+    assert "Apply: 1 created, 0 adopted, 0 moved, 1 refused, 1 in doubt." in first.stdout
+    assert "+ c001: created x ::warning::pwn ##\\u005berror]<b>" in first.stdout
     assert "Validation\\u000a::error::pwn ##\\u005bwarning]legacy" in first.stderr
+    assert (
+        "c002: outcome unknown (HTTP 200 with a control character in id.identity: not taken "
+        "as an identity, so the outcome is unknown)"
+    ) in first.stderr
     listed = run("state", "list")
     remote = run("check-remote")
     tabbed = listed.stdout.replace("\t", " ")
     assert_no_injected_line(first.stdout, first.stderr, tabbed, remote.stdout)
-    assert "c001\tcreated\tx\\u000a::warning::pwn" in listed.stdout
+    assert "c001\tcreated\tx ::warning::pwn ##\\u005berror]<b>" in listed.stdout
+    assert "c002\tpending\t-" in listed.stdout
     # the identity is data: kept exactly as the API gave it
-    assert json.loads(Path(STATE).read_text())["campaigns"]["c001"]["identity"] == IDENTITY
-    assert sorted(json.loads(Path(STATE).read_text())["campaigns"]) == keys[1:]
+    state = json.loads(Path(STATE).read_text())
+    assert state["campaigns"]["c001"]["identity"] == ODD_IDENTITY
+    assert sorted(state["campaigns"]) == keys[1:]
 
 
 # --- 3. a symlinked state path ------------------------------------------------------------

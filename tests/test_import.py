@@ -152,7 +152,7 @@ def test_import_all_adopts_exact_names_and_lists_what_it_cannot_decide(
     assert result.code == 1, result.output
     assert result.stdout == (
         f"Imported welcome as {welcome}.\n"
-        "Imported 1 campaign(s) (serial 1); 1 skipped (several tasks with one name); "
+        "Imported 1 campaign(s) (serial 1); 1 skipped (each said why, as an error); "
         "4 remote task(s) read.\n"
     )
     assert result.stderr.startswith(

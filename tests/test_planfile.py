@@ -259,7 +259,7 @@ def test_check_fresh_compares_with_the_state_given(project: Path) -> None:
     ("content", "message"),
     [
         (b'{"kind": "reconcile-plan", ', "plan.json: not a reconcile plan file (not valid JSON)"),
-        (b"\xff\xfe not text", "plan.json: not a reconcile plan file (not valid JSON)"),
+        (b"\xff\xfe not text", "plan.json: not a reconcile plan file (not UTF-8 text)"),
         (b"", "plan.json: not a reconcile plan file (not valid JSON)"),
         (
             b'{"format_version": 1, "summary": {}, "actions": []}',

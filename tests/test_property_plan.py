@@ -169,7 +169,9 @@ def test_the_order_files_are_written_in_does_not_change_the_plan(
         files.append(("survey/_defaults.yaml", DEFAULTS))
     files.append(("_moved.yaml", "[]\n"))
     applied = payload("gone", 1.02, 0)
-    gone = Entry("created", "1", fingerprint(applied), applied, "campaigns/gone.yaml", "2026Z")
+    gone = Entry(
+        "created", "1", fingerprint(applied), applied, "campaigns/gone.yaml", "2026-01-01T00:00:00Z"
+    )
     state_text = dumps(State(LINEAGE, 3, None, {"gone": gone}))
 
     in_order = plan_json(sorted(files), state_text)

@@ -12,7 +12,6 @@ apply's own handlers), or from an import hook (during imports and validation).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -138,40 +137,46 @@ def test_sigterm_during_a_waiting_create_stops_within_seconds(
 # --- signals during start-up --------------------------------------------------------------
 
 
+# The signal arrives exactly while apply reads its token (before the plan, spec 9.3, and before
+# its own handlers). A FIFO token file no longer holds it there: it is refused at once.
+AT_THE_TOKEN = """
+import os, signal, sys
+from reconciler.apply import auth
+
+number = getattr(signal, sys.argv[1])
+
+def read_token(*args, **kwargs):
+    os.kill(os.getpid(), number)
+    return "not-reached"
+
+auth.read_token = read_token
+sys.argv = ["reconcile", *sys.argv[2:]]
+from reconciler.cli import run
+run()
+"""
+
+
 @pytest.mark.parametrize(("name", "code"), SIGNALS)
 def test_a_signal_before_apply_s_handlers_exits_like_one_during_the_run(
     workdir: Path, name: str, code: int
 ) -> None:
     write_campaigns(workdir, 2)
-    os.mkfifo("token")  # apply opens it before the plan (spec 9.3) and its signal handlers
-    proc = start_apply("http://127.0.0.1:9/api/v1", "--token-file", "token", env=cli_env(None))
-    writer: list[int] = []
-    try:
-        # Once apply opens the token file, hold the other end open: its read then waits.
-        wait_for(lambda: _open_writer("token", writer), what="the token file", proc=proc)
-        proc.send_signal(getattr(signal, name))
-        result = finish(proc, timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for fd in writer:
-            os.close(fd)
-    assert result.code == code, result.output
-    assert result.stderr.endswith(f"{name} received: stopped.\n")
-    assert "Traceback" not in result.stderr and "Aborted" not in result.stderr
-    assert result.stdout == "" and not STATE.exists()  # credentials come before the plan
+    args = ["apply", "--api-url", "http://127.0.0.1:9/api/v1", "--token-file", "token"]
+    proc = subprocess.run(
+        [sys.executable, "-c", AT_THE_TOKEN, name, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(None),
+    )
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.endswith(f"{name} received: stopped.\n")
+    assert "Traceback" not in proc.stderr and "Aborted" not in proc.stderr
+    assert proc.stdout == "" and not STATE.exists()  # credentials come before the plan
     again = subprocess.run(  # the lock went with the process
         [str(RECONCILE), "state", "rm", "c000"], capture_output=True, text=True, timeout=60
     )
     assert "locked" not in again.stderr and "no state entry 'c000'" in again.stderr
-
-
-def _open_writer(fifo: str, opened: list[int]) -> bool:
-    try:
-        opened.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while no reader
-    except OSError:
-        return False
-    return True
 
 
 HOOKED = """

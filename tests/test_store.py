@@ -37,7 +37,8 @@ from pathlib import Path
 from reconciler.state.model import Entry, State
 from reconciler.state.file.store import FileStore
 store = FileStore(Path(sys.argv[1]))
-entry = Entry("created", "id", "sha256:x", {"n": "x" * 200}, "k.yaml", "2026-01-01T00:00:00Z")
+payload = {"name": "n", "n": "x" * 200}
+entry = Entry("created", "id", "sha256:x", payload, "k.yaml", "2026-01-01T00:00:00Z")
 with store.lock("reconcile apply"):
     state = store.read()
     while True:
@@ -309,13 +310,17 @@ def test_entry_in_a_journal_record_is_validated(state_path: Path) -> None:
     ("header", "message"),
     [
         pytest.param({"lineage": "another", "serial": 1}, "lineage another", id="foreign"),
-        pytest.param({"lineage": None, "serial": 5}, "older serial 1", id="newer-base"),
+        pytest.param({"lineage": "SAME", "serial": 5}, "older serial 1", id="newer-base"),
+        # a journal of no state, onto a state of its serial: never applied (it was applied once)
+        pytest.param({"lineage": None, "serial": 1}, "a state not written yet", id="null"),
     ],
 )
 def test_foreign_journal_is_refused(
     state_path: Path, header: dict[str, object], message: str
 ) -> None:
-    seeded(state_path)
+    base = seeded(state_path)
+    if header["lineage"] == "SAME":
+        header = {**header, "lineage": base.lineage}
     record = {"op": "pending", "key": "b", "entry": entry(2).to_json()}
     text = json.dumps({"op": "begin", **header}) + "\n" + json.dumps(record) + "\n"
     journal_file(state_path).write_text(text)

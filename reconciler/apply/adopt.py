@@ -1,12 +1,13 @@
 """`reconcile import`: adopt tasks that exist on the platform as applied campaigns (spec 9.2).
 
 `import KEY IDENTITY` records IDENTITY for KEY only when the platform lists that task, its
-`name` is the campaign's (`--force` overrides that check, with a warning), and the state does
-not already record that identity for any key (as its task or as a replaced one). `import --all`
-is the lost-state recovery: every remote task whose name is exactly one campaign's that the
-state does not know is adopted; a campaign whose name several unknown tasks have is skipped
-and listed. The adopted entry holds the campaign's current payload, so the next plan shows it
-unchanged.
+`name` is the campaign's (by `name_key`: a platform that trims or folds names is no mismatch;
+`--force` overrides that check, with a warning), and the state does not already record that
+identity for any key (as its task or as a replaced one). `import --all` is the lost-state
+recovery: every remote task whose name is exactly one campaign's that the state does not know
+is adopted; a campaign whose name several unknown tasks have, or a task whose name is the
+campaign's only once case and spaces are ignored, is skipped and listed with its import. The
+adopted entry holds the campaign's current payload, so the next plan shows it unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 from reconciler.apply import guard
 from reconciler.apply.client import RemoteTask
-from reconciler.config.campaign import Campaign
+from reconciler.config.campaign import Campaign, name_key
 from reconciler.errors import StateError
 from reconciler.hints import Hints
 from reconciler.state.model import Entry, State
@@ -76,7 +77,12 @@ def adopt_one(
         )
     wanted = campaign.payload["name"]
     warnings: list[str] = []
-    if task.name != wanted:
+    if task.name != wanted and name_key(task.name) == name_key(wanted):
+        warnings.append(
+            f"note: task {identity} is named {task.name!r} on the platform, {wanted!r} in "
+            f"{campaign.key}: the same name once case and spaces are ignored"
+        )
+    elif task.name != wanted:
         if not force:
             raise StateError(
                 f"task {identity} is named {task.name!r} on the platform, but {campaign.key} "
@@ -97,15 +103,27 @@ def adopt_all(
     created_at: str,
     hints: Hints | None = None,
 ) -> Recovery:
-    """Adopt every unknown remote task whose name is exactly one unknown campaign's."""
+    """Adopt every unknown remote task whose name is exactly one unknown campaign's (spec
+    9.2: exact-name matches only); a task whose name is a campaign's once case and spaces are
+    ignored (`name_key`) is not adopted but reported, with the import that adopts it."""
     known = set(guard.owners(state))
-    by_name = {c.payload["name"]: c for k, c in campaigns.items() if k not in state.campaigns}
+    unknown = [c for k, c in campaigns.items() if k not in state.campaigns]
+    by_key = {name_key(c.payload["name"]): c for c in unknown}
     found: dict[str, list[RemoteTask]] = {}
     for task in remote:
-        if task.identity not in known and task.name in by_name:
-            found.setdefault(by_name[task.name].key, []).append(task)
+        campaign = by_key.get(name_key(task.name))
+        if task.identity not in known and campaign is not None:
+            found.setdefault(campaign.key, []).append(task)
     recovery = Recovery()
     for key, tasks in sorted(found.items()):
+        name = campaigns[key].payload["name"]
+        if any(t.name != name for t in tasks):
+            recovery.skipped.append(
+                f"{key}: the platform has {', '.join(t.identity for t in tasks)} named like "
+                f"{name!r}{guard.spelled(name, tasks)}; --all adopts exact names only. If it "
+                f"is this campaign's, {guard.import_hint(key, tasks, hints or Hints())}"
+            )
+            continue
         if len(tasks) > 1:
             ids = ", ".join(t.identity for t in guard.live_first(tasks))
             recovery.skipped.append(

@@ -25,6 +25,11 @@ class AnswerTooLarge(Exception):
     """The answer went past MAX_ANSWER_BYTES; the rest was not read."""
 
 
+class UnusableJson(ValueError):
+    """Valid JSON this tool will not take: too deeply nested, a number with thousands of
+    digits, a lone surrogate. `str()` says which, as `JSON nested deeper than 64 levels`."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the client keeps of a response: status, headers and the whole (bounded) body."""
@@ -56,17 +61,22 @@ def read_answer(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -> Answ
 
 def decode_json(data: bytes | str) -> Any:
     """JSON from `data`; ValueError for invalid, too deeply nested or unconvertible JSON."""
+    deep = UnusableJson(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(data)
     except RecursionError:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        raise deep from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # json's only other ValueError: an integer too long to convert
+        raise UnusableJson("JSON with a number of thousands of digits") from None
     if too_deep(value, MAX_JSON_DEPTH):
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        raise deep
     if _SURROGATE_ESCAPE.search(data if isinstance(data, str) else data.decode("latin-1")):
         try:  # a lone surrogate can be printed escaped, but never written to a UTF-8 file
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError("JSON with a lone UTF-16 surrogate in a string") from None
+            raise UnusableJson("JSON with a lone UTF-16 surrogate in a string") from None
     return value
 
 

@@ -25,6 +25,7 @@ from reconciler.apply import client as api
 from reconciler.apply import doubt, failure, guard
 from reconciler.apply.progress import Progress, Silent
 from reconciler.apply.relogin import Relogin
+from reconciler.config.normalize import mask_url
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -175,26 +176,37 @@ class Applier:
 
         Every refusal that concerns the whole run (flags, limits, an unreadable task list)
         comes before the first record is written; creates a guard flags are refused one by one.
+        Once records are written no error leaves without saying what was done and where it is
+        recorded (`failure.message`), not even an unexpected one.
         """
         if state.api_url and state.api_url != self.options.api_url:
             raise StateError(
-                f"the state belongs to {state.api_url}, not {self.options.api_url}; use the "
-                "matching --api-url or another --state"
+                f"the state belongs to {mask_url(state.api_url)}, not {self.options.api_url}; "
+                "use the matching --api-url or another --state"
             )
         plan.raise_if_unsafe()
         plan.check_flags(self.options.retry_pending, self.options.allow_duplicate)
         self.again = plan.options.command("apply")
-        remote = self._list(plan)
+        if not self.options.remote_check and not state.campaigns and plan.creates:
+            raise PlanError(
+                "--no-remote-check is refused: the state has no entries, which is exactly when "
+                "the lost-state guard matters (with a lost or uncommitted state file, apply "
+                "would create every campaign again). Nothing was sent: wait until the Twin24 "
+                "list endpoint answers and run apply again, or, if the tasks exist, recover the "
+                f"state with `{plan.options.command('import', flags=[('--all', None)])}`"
+            )
+        remote = self._list(plan, state)
         moved = _moved(plan, state)
         creates, refused = guard.name_guards(
             plan, moved, remote or [], self.options.allow_duplicate
         )
         self._refuse(refused, "probable rename")
         journal = self.store.journal()
+        unexpected: Exception | None = None
         try:
             self._moves(plan, moved, journal)
             state = moved
-            creates += self._resolve_all(plan, state, journal)
+            creates += self._resolve_all(plan, state, journal, remote or [])
             if len(creates) > plan.options.max_creates:  # --retry-pending re-creates count too
                 raise PlanError(
                     f"apply would create {len(creates)} tasks, more than --max-creates "
@@ -206,15 +218,24 @@ class Applier:
             self._creates(creates, state, journal)
         except StateError as exc:  # only a journal record fails so: nothing more was sent
             self._journal_failed(exc)
+        except Exception as exc:  # a refusal (ReconcileError) or a bug: after the fold
+            unexpected = exc
         finally:
             journal.close()
             folded = self._fold(journal)
         if self.stop.reason:
             self.report.stopped, self.report.signal = self.stop.reason, self.stop.signal
-        if self.journal_error is not None or folded is not None:
+        if isinstance(unexpected, ReconcileError) and folded is None:
+            raise unexpected  # refused before any create was sent; what was done is folded
+        if self.journal_error is not None or folded is not None or unexpected is not None:
             raise StateError(
                 failure.message(
-                    self.report, self.journal_error, folded, journal.where, plan.options
+                    self.report,
+                    self.journal_error,
+                    folded,
+                    journal.where,
+                    plan.options,
+                    unexpected,
                 )
             )
         return self.report
@@ -229,6 +250,10 @@ class Applier:
                 self.store.fold()
         except StateError as exc:
             return exc
+        except Exception as exc:  # never an internal error once creates may have been sent
+            return StateError(
+                f"{self.store.where}: the state could not be written ({failure.unexpected(exc)})"
+            )
         return None
 
     def _journal_failed(self, exc: StateError) -> None:
@@ -251,7 +276,7 @@ class Applier:
             self.report.moved.append(action.key)
             self.echo(f"> {old} -> {action.key}: state entry renamed")
 
-    def _list(self, plan: Plan) -> list[api.RemoteTask] | None:
+    def _list(self, plan: Plan, state: State) -> list[api.RemoteTask] | None:
         """The remote task list, when a create or an in-doubt entry needs it; None otherwise."""
         doubts = any(isinstance(a, InDoubt) for a in plan.actions)
         if not plan.creates and not doubts:
@@ -259,11 +284,11 @@ class Applier:
         generation = self.relogin.generation
         try:
             try:
-                return self.client.list_tasks()
+                remote = self.client.list_tasks()
             except AuthError:
                 if not self.relogin.after_401(generation):
                     raise
-                return self.client.list_tasks()
+                remote = self.client.list_tasks()
         except AuthError as exc:  # not "unavailable": --no-remote-check would not help
             again = f"; logging in again failed: {self.relogin.error}" if self.relogin.error else ""
             raise AuthError(
@@ -276,15 +301,26 @@ class Applier:
             ) from None
         except ApiError as exc:
             if doubts or self.options.remote_check:
+                # With no entries the check is the lost-state guard itself: never offer to skip.
+                skip = ", or pass --no-remote-check to skip the check"
+                lost = (
+                    " (the state has no entries: if its file was lost, recover it with "
+                    "`reconcile import --all` once the list endpoint answers)"
+                )
                 raise ApiError(
                     f"cannot read the remote task list, so apply cannot check for lost state "
                     f"or in-doubt creates: {exc}. Nothing was created; retry later"
-                    + ("" if doubts else ", or pass --no-remote-check to skip the check")
+                    + ("" if doubts else skip if state.campaigns else lost)
                 ) from None
             self.error("warning: remote task list unavailable; --no-remote-check given")
             return []
+        if self.client.clock_warning:
+            self.error(f"warning: {self.client.clock_warning}")
+        return remote
 
-    def _resolve_all(self, plan: Plan, state: State, journal: Records) -> list[Action]:
+    def _resolve_all(
+        self, plan: Plan, state: State, journal: Records, remote: list[api.RemoteTask]
+    ) -> list[Action]:
         """Resolve every in-doubt entry (`doubt.resolve`); returns the --retry-pending creates."""
         retries: list[Action] = []
         for action in [a for a in plan.actions if isinstance(a, InDoubt)]:
@@ -299,6 +335,7 @@ class Applier:
                 pending_grace(),
                 retry,
                 plan.options,
+                remote,
             )
             (self.error if found.error else self.echo)(found.message)
             if found.adopt is not None:
@@ -322,7 +359,11 @@ class Applier:
         self.progress.start(len(creates))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="create") as pool:
             for future in [pool.submit(self._create, a, state, journal) for a in creates]:
-                future.result()
+                try:
+                    future.result()
+                except Exception:  # a bug: the creates not started yet must not be sent
+                    self.stop.set("an unexpected error stopped apply")
+                    raise
 
     def _create(self, action: Action, state: State, journal: Records) -> None:
         self.progress.done(action.key, self._create_one(action, state, journal))

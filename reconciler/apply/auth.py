@@ -33,7 +33,14 @@ import httpx
 
 from reconciler.apply import deadline
 from reconciler.apply.answer import Answer, AnswerTooLarge, read_answer
-from reconciler.apply.client import TOKEN_ENV, Timeouts, check_token, read_token
+from reconciler.apply.client import (
+    TOKEN_ENV,
+    Timeouts,
+    check_api_url,
+    check_token,
+    read_secret_file,
+    read_token,
+)
 from reconciler.apply.expiry import LOGIN_HINT, check_expiry, token_expiry
 from reconciler.apply.secrets import Secrets
 from reconciler.errors import AuthError
@@ -298,14 +305,7 @@ def read_password(password_file: Path | None, env: Mapping[str, str]) -> str:
         if not password:
             raise AuthError(f"{LOGIN_ENV} is set, but no password: {remedy}")
         return password
-    try:
-        password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
-    except FileNotFoundError:
-        raise AuthError(f"password file {password_file} not found: {remedy}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AuthError(
-            f"cannot read password file {password_file} ({type(exc).__name__}): {remedy}"
-        ) from None
+    password = read_secret_file(password_file, "password file", remedy).rstrip("\r\n")
     if not password:
         raise AuthError(f"password file {password_file} is empty: {remedy}")
     return password
@@ -313,12 +313,9 @@ def read_password(password_file: Path | None, env: Mapping[str, str]) -> str:
 
 def check_iam_url(url: str) -> str:
     """`url` if a password may be posted there: https, or http to this machine (a sandbox)."""
+    check_api_url(url, "the IAM URL (--iam-url or TWIN24_IAM_URL)", DEFAULT_IAM_URL, AuthError)
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AuthError(
-            f"invalid IAM URL {url!r}: give a full URL such as {DEFAULT_IAM_URL} "
-            "(--iam-url or TWIN24_IAM_URL)"
-        )
+    assert parts.hostname is not None  # checked just before
     if parts.scheme == "http" and not _loopback(parts.hostname):
         raise AuthError(
             f"the IAM URL {url} is plain http: a password is sent only over https (or http to "

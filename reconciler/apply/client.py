@@ -22,11 +22,13 @@ answers are read up to a size and JSON up to a depth (`answer.py`).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -37,20 +39,25 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from reconciler.apply import deadline
-from reconciler.apply.answer import Answer, AnswerTooLarge, read_answer
+from reconciler.apply.answer import Answer, AnswerTooLarge, UnusableJson, read_answer
 from reconciler.apply.listing import Pager, body_shape, page_items, unknown_shape
 from reconciler.apply.secrets import Secrets
+from reconciler.config.files import Unreadable, read_bounded
 from reconciler.errors import ApiError, AuthError
 
 DEFAULT_API_URL: Final = "https://cis.twin24.ai/api/v1"
 TOKEN_ENV: Final = "TWIN24_TOKEN"
 REFUSED_STATUSES: Final = frozenset({400, 402, 403, 404, 405, 422})
 MAX_ERROR_TEXT: Final = 200
+MAX_SECRET_BYTES: Final = 64 * 1024  # a token (or a password) file is never larger
 
 _TASKS_PATH: Final = "/telephony/autoCall"
 _USER_AGENT: Final = "reconcile (campaigns-as-code)"
 _AUTH_REMEDY: Final = "check TWIN24_TOKEN or --token-file (tokens expire after a week)"
 _DELTA_SECONDS = re.compile(r"\d+(\.\d+)?")
+# C0 and C1 controls, DEL, line and paragraph separators: never part of an identity.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_CLOCK_SKEW: Final = timedelta(hours=24)  # a Date header further away is not believed
 
 
 @dataclass(frozen=True)
@@ -149,11 +156,7 @@ class Twin24Client:
         secrets: Secrets | None = None,
         auth_remedy: str | None = None,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ApiError(
-                f"invalid Twin24 API URL {base_url!r}: give a full URL such as {DEFAULT_API_URL}"
-            )
+        check_api_url(base_url)
         check_token(token, "the client")
         self._base_url = base_url.rstrip("/")
         self._token = token
@@ -165,6 +168,7 @@ class Twin24Client:
         # How far the platform's clock is behind ours (negative: ahead), from the `Date` header
         # of the last list answer; None until one carried a readable Date.
         self.clock_skew: timedelta | None = None
+        self.clock_warning: str | None = None  # a Date header that was not believed
         common: dict[str, Any] = {
             "timeout": timeouts.as_httpx(),
             "headers": {"Accept": "application/json", "User-Agent": _USER_AGENT},
@@ -225,6 +229,9 @@ class Twin24Client:
 
     def create(self, payload: Mapping[str, Any]) -> CreateOutcome:
         """POST one task over a fresh connection and say what happened; never raises for I/O."""
+        return self._scrub_outcome(self._create(payload))
+
+    def _create(self, payload: Mapping[str, Any]) -> CreateOutcome:
         headers = self._headers()
         headers["Connection"] = "close"  # the server closes too, even on an injected transport
         try:
@@ -248,6 +255,12 @@ class Twin24Client:
         """
         if not 1 <= page_size <= 1000:
             raise ValueError(f"page_size must be 1..1000, not {page_size}")
+        with self._scrubbing():
+            return self._list_tasks(keyword, since, page_size)
+
+    def _list_tasks(
+        self, keyword: str | None, since: datetime | None, page_size: int
+    ) -> list[RemoteTask]:
         params: dict[str, str | int] = {}
         if keyword is not None:
             params["keyword"] = keyword
@@ -262,22 +275,21 @@ class Twin24Client:
     def list_page(self, query: Mapping[str, str | int]) -> tuple[list[RemoteTask], int | None]:
         """One page of the task list (`query`: limit, page...) and its `count` (None for a bare
         list); raises as `list_tasks` does for an answer in a shape this version does not know."""
-        items, count = page_items(self._get_json(_TASKS_PATH, query, "list endpoint"))
-        tasks = [self._task(item) for item in items]
-        missing = next((i for i, task in enumerate(tasks) if task is None), None)
-        if missing is not None:
-            what = (
-                "whose id holds the API token or a login secret"
-                if _remote_task(items[missing])
-                else "without an id"
-            )
-            raise unknown_shape(f"a task object {what} (item [{missing}])")
-        return [task for task in tasks if task is not None], count
+        with self._scrubbing():
+            items, count = page_items(self._get_json(_TASKS_PATH, query, "list endpoint"))
+            found: list[RemoteTask] = []
+            for index, item in enumerate(items):
+                task = self._task(item)
+                if task is None:  # fail closed: a task that cannot be read could be any task
+                    raise unknown_shape(f"a task object {self._unreadable(item)} (item [{index}])")
+                found.append(task)
+        return found, count
 
     def get_task(self, identity: str) -> RemoteTask | None:
         """One task by identity, or None when the API answers 404."""
         path = f"{_TASKS_PATH}/{quote(identity, safe='')}"
-        body = self._get_json(path, {}, "task endpoint", none_on_404=True)
+        with self._scrubbing():
+            body = self._get_json(path, {}, "task endpoint", none_on_404=True)
         if body is None:
             return None
         if not isinstance(body, dict):
@@ -303,6 +315,45 @@ class Twin24Client:
     def _holds_token(self, text: str) -> bool:
         return self._secrets.holds(text)
 
+    @contextlib.contextmanager
+    def _scrubbing(self) -> Iterator[None]:
+        """Every error raised inside leaves with the token scrubbed from its message: the last
+        line of defence for any text an answer brought in (body, reason phrase, headers)."""
+        try:
+            yield
+        except ApiError as exc:
+            message = str(exc)
+            scrubbed = self._scrub(message)
+            if scrubbed == message:
+                raise
+            raise type(exc)(scrubbed) from None
+
+    def _scrub_outcome(self, outcome: CreateOutcome) -> CreateOutcome:
+        """`outcome` with the token scrubbed from each of its texts (an identity that held it
+        was never taken: see `_create_outcome`)."""
+        if isinstance(outcome, Created | RateLimited):
+            return outcome
+        fields = {
+            f.name: self._scrub(getattr(outcome, f.name)) for f in dataclasses.fields(outcome)
+        }
+        return dataclasses.replace(outcome, **fields)
+
+    def _unreadable(self, item: dict[str, Any]) -> str:
+        """Why a listed item is no task (`_task` gave None): its id, or its name."""
+        raw_id = item.get("id")
+        given = [raw_id.get("identity") if isinstance(raw_id, dict) else raw_id]
+        given = [value for value in (*given, item.get("identity")) if value is not None]
+        identity = next((i for i in map(_identity, given) if i is not None), None)
+        if identity is not None and self._holds_token(identity):
+            return "whose id holds the API token or a login secret"
+        if identity is None:
+            return f"whose id is {_a_kind(given[0])}, not usable text" if given else "without an id"
+        name = item.get("name")
+        if name is None:
+            other = next((k for k in ("title", "taskName", "label") if k in item), None)
+            return "without a `name`" + (f" (it has `{other}`)" if other else "")
+        return f"whose `name` is {_a_kind(name)}, not text"
+
     def _task(
         self, item: dict[str, Any], fallback_identity: str | None = None
     ) -> RemoteTask | None:
@@ -325,8 +376,8 @@ class Twin24Client:
             body = None
         if isinstance(body, dict) and ("error" in body or "details" in body):
             return self._scrub(body.get("error")), self._scrub(body.get("details"))
-        text = self._scrub(response.text).strip()[:MAX_ERROR_TEXT]
-        return text or response.reason_phrase, None
+        text = response.text.strip() or response.reason_phrase.strip()
+        return self._scrub(text)[:MAX_ERROR_TEXT], None
 
     def _exc_text(self, exc: Exception) -> str:
         """Type name plus the exception's own message (never the request), scrubbed."""
@@ -366,17 +417,25 @@ class Twin24Client:
         if 200 <= status < 300:
             try:
                 body = response.json()
+            except UnusableJson as exc:
+                return InDoubt(f"HTTP {status} with {exc}: the outcome is unknown")
             except ValueError:
                 return InDoubt(f"HTTP {status} with a non-JSON body: the outcome is unknown")
             ident = body.get("id") if isinstance(body, dict) else None
-            identity = ident.get("identity") if isinstance(ident, dict) else None
-            if isinstance(identity, str) and identity and self._holds_token(identity):
+            raw = ident.get("identity") if isinstance(ident, dict) else None
+            if isinstance(raw, str) and self._holds_token(raw):
                 return InDoubt(
                     f"HTTP {status} with the API token in id.identity: not taken as an "
                     "identity, so the outcome is unknown"
                 )
-            if isinstance(identity, str) and identity:
+            identity = _identity(raw)
+            if identity is not None:
                 return Created(identity)
+            if isinstance(raw, str) and raw:
+                return InDoubt(
+                    f"HTTP {status} with a control character in id.identity: not taken as an "
+                    "identity, so the outcome is unknown"
+                )
             return InDoubt(f"HTTP {status} without id.identity: the outcome is unknown")
         if status == 429:
             return RateLimited(parse_retry_after(response.headers.get("Retry-After")))
@@ -426,24 +485,73 @@ class Twin24Client:
             self._note_date(response)
         try:
             return response.json()
-        except ValueError:
+        except ValueError as exc:
             if path == _TASKS_PATH:
-                raise unknown_shape(body_shape(response.text)) from None
+                raise unknown_shape(body_shape(response.text, exc)) from None
             raise ApiError(
-                f"the Twin24 {what} returned HTTP {status} with a body that is not JSON: "
-                "check the API URL"
+                f"the Twin24 {what} returned HTTP {status} with "
+                f"{body_shape(response.text, exc)}: check the API URL"
             ) from None
 
     def _note_date(self, response: Answer) -> None:
-        """Measure `clock_skew` from the answer's `Date` header (kept when it has none)."""
+        """Measure `clock_skew` from the answer's `Date` header (kept when it has none).
+
+        A clock more than MAX_CLOCK_SKEW away is not believed (a server's wrong Date header
+        would move every in-doubt lookup by as much): it is ignored, and `clock_warning` says so.
+        """
         text = response.headers.get("Date")
         try:
             when = parsedate_to_datetime(text) if text else None
         except (TypeError, ValueError, IndexError, OverflowError):
             when = None
-        if when is not None:
-            when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-            self.clock_skew = datetime.now(UTC) - when
+        if when is None:
+            return
+        when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        try:
+            skew = datetime.now(UTC) - when
+        except OverflowError:
+            skew = None
+        if skew is None or abs(skew) > MAX_CLOCK_SKEW:
+            shown = self._scrub(text or "")[:60]
+            self.clock_warning = (
+                f"the API's Date header ({shown!r}) is more than "
+                f"{MAX_CLOCK_SKEW.total_seconds() / 3600:.0f} h away from this machine's clock; "
+                "it is not believed, so in-doubt lookups cannot allow for the platform's clock"
+            )
+            return
+        self.clock_skew = skew
+
+
+API_URL_SOURCE: Final = "the Twin24 API URL (--api-url or TWIN24_API_URL)"
+
+
+def check_api_url(
+    url: str,
+    where: str = API_URL_SOURCE,
+    example: str = DEFAULT_API_URL,
+    error: type[ApiError] = ApiError,
+) -> None:
+    """Refuse a URL this tool must not use, without echoing it (it may hold a password): not a
+    full http(s) URL, a user name or password in it, a query or a fragment. `where` names the
+    setting in the message (the API URL, or the IAM URL of a login)."""
+    hidden = "it is not shown here, as it may hold a secret"
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is not None and "@" in parts.netloc:
+        raise error(
+            f"{where} must not carry a user name or password (it is not shown here); use the "
+            "token or login instead, and give the URL without them"
+        )
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise error(f"{where} is not a full http(s) URL ({hidden}): give one such as {example}")
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise error(
+            f"{where} must not carry a query or a fragment (`?...`, `#...`; {hidden}): give "
+            f"the base URL only, such as {example}"
+        )
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -469,14 +577,7 @@ def read_token(token_file: Path | None, env: Mapping[str, str]) -> str:
     Messages name the file or the variable, never what they contain.
     """
     if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise AuthError(f"token file {token_file} not found: {_AUTH_REMEDY}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AuthError(
-                f"cannot read token file {token_file} ({type(exc).__name__}): {_AUTH_REMEDY}"
-            ) from None
+        token = read_secret_file(token_file, "token file", _AUTH_REMEDY).strip()
         if not token:
             raise AuthError(f"token file {token_file} is empty: {_AUTH_REMEDY}")
         check_token(token, f"token file {token_file}")
@@ -486,6 +587,23 @@ def read_token(token_file: Path | None, env: Mapping[str, str]) -> str:
         raise AuthError("no Twin24 token: set TWIN24_TOKEN or pass --token-file FILE")
     check_token(token, TOKEN_ENV)
     return token
+
+
+def read_secret_file(path: Path, what: str, remedy: str) -> str:
+    """The text of a secret file (`--token-file`, `--password-file`), as it is. A symbolic
+    link is followed (Kubernetes and CI mount secrets as links) but must end at a regular file
+    of at most MAX_SECRET_BYTES: a FIFO, a device (`/dev/zero`) or a folder is refused at once,
+    never read. Messages name the file, never what it holds."""
+    try:
+        data = read_bounded(path, MAX_SECRET_BYTES, follow=True)
+    except FileNotFoundError:
+        raise AuthError(f"{what} {path} not found: {remedy}") from None
+    except Unreadable as exc:
+        raise AuthError(f"cannot read {what} {path} ({exc}): {remedy}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AuthError(f"cannot read {what} {path} (it is not UTF-8 text): {remedy}") from None
 
 
 def check_token(token: str, source: str) -> None:
@@ -518,11 +636,21 @@ def _utc_iso(moment: datetime) -> str:
 
 
 def _identity(value: Any) -> str | None:
-    if isinstance(value, str) and value:
+    """An identity as the state records it: text without control characters (a NUL cannot be
+    stored, a line break forges output), or an integer as its decimal text; else None."""
+    if isinstance(value, str) and value and not _CONTROL.search(value):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _a_kind(value: Any) -> str:
+    """`an object`, `a number`, `empty text`, `text with a control character`..."""
+    if isinstance(value, str):
+        return "empty text" if not value else "text with a control character"
+    kinds = {dict: "an object", list: "a list", bool: "a boolean", float: "a decimal number"}
+    return kinds.get(type(value), "null")
 
 
 def _remote_task(item: dict[str, Any], fallback_identity: str | None = None) -> RemoteTask | None:
@@ -533,13 +661,13 @@ def _remote_task(item: dict[str, Any], fallback_identity: str | None = None) -> 
         or _identity(item.get("identity"))
         or fallback_identity
     )
-    if identity is None:
-        return None
     name, status = item.get("name"), item.get("status")
+    if identity is None or not isinstance(name, str):
+        return None  # fail closed: a task without a text name would escape the name guards
     created_at = item.get("createdAt", item.get("created_at"))
     return RemoteTask(
         identity=identity,
-        name=name if isinstance(name, str) else "",
+        name=name,
         status=status if isinstance(status, str) else None,
         created_at=created_at if isinstance(created_at, str) else None,
         raw=dict(item),

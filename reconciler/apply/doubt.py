@@ -9,9 +9,13 @@ less the skew measured from the API's `Date` header, less a margin (spec 5 and 9
     none, within the grace period    -> "not visible yet"
     none, but an older unknown task  -> report it; never suggest a re-create while it exists
     none                             -> re-create with --retry-pending, else report
-    a candidate it cannot date       -> report it (no creation time, or no Date header at all)
+    a candidate it cannot date       -> report it (no creation time, or no believable Date)
 
-Tasks the state already knows (any key's, replaced ones included) are never candidates.
+Candidates are the tasks with the entry's name (by `name_key`) that the state does not know
+(any key's, replaced ones included), from that lookup and from the full listing apply read
+just before: a platform whose keyword search or clock misses a task still lists it, and while
+the full listing holds such a task, whatever its creation time, nothing suggests or carries
+out a re-create.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datetime import datetime, timedelta
 
 from reconciler.apply import client as api
 from reconciler.apply import guard
+from reconciler.config.campaign import name_key
 from reconciler.plan.plan import PlanOptions
 from reconciler.state.model import Entry, State
 from reconciler.state.store import iso_z
@@ -50,9 +55,11 @@ def resolve(
     grace: timedelta,
     retry: bool,
     options: PlanOptions,
+    remote: list[api.RemoteTask],
 ) -> Resolution:
     """Resolve the pending `entry` of `key`; `now` is our clock, `retry` --retry-pending,
-    `options` the plan's (for the commands the messages suggest)."""
+    `options` the plan's (for the commands the messages suggest), `remote` the full listing
+    read just before."""
     adopt = options.command("import", key, "ID")
     since = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
     name = str(entry.payload.get("name"))
@@ -60,14 +67,23 @@ def resolve(
     skew = client.clock_skew  # measured by the full listing just before
     start = None if skew is None else since - skew - SKEW_MARGIN  # on the platform's clock
     listed = client.list_tasks(keyword=name, since=start)
-    candidates = [t for t in listed if t.name == name and t.identity not in known]
+    pool = {t.identity: t for t in [*remote, *listed]}
+    wanted = name_key(name)
+    candidates = [
+        t for t in pool.values() if name_key(t.name) == wanted and t.identity not in known
+    ]
     undated = [t for t in candidates if guard.created_at(t) is None]
     if undated or (start is None and candidates):
         ids = ", ".join(t.identity for t in undated or candidates)
-        why = "without a creation time" if undated else "and sends no Date header to compare"
+        why = (
+            "without a creation time"
+            if undated
+            else "and sends no believable Date header to compare clocks with"
+        )
         return Resolution(
-            f"? {key}: the platform lists {ids} named {name!r} {why}, so apply cannot tell "
-            f"whether it is this create. If it is, run `{adopt}`",
+            f"? {key}: the platform lists {ids} named {name!r}{guard.spelled(name, candidates)} "
+            f"{why}, so apply cannot tell whether it is this create. If it is, "
+            f"{guard.import_hint(key, undated or candidates, options.hints)}",
             doubt=f"cannot date {ids}",
             error=True,
         )
@@ -75,7 +91,10 @@ def resolve(
     older = [t for t in candidates if t not in matches]
     if len(matches) == 1:
         found = matches[0].identity
-        return Resolution(f"? {key}: found on the platform as {found}; adopted", adopt=found)
+        return Resolution(
+            f"? {key}: found on the platform as {found}{guard.spelled(name, matches)}; adopted",
+            adopt=found,
+        )
     if len(matches) > 1:
         ids = ", ".join(t.identity for t in matches)
         return Resolution(
@@ -92,12 +111,13 @@ def resolve(
             f"{wait}",
             doubt="not visible yet",
         )
-    if older:  # never suggest a re-create while a task with its name exists
+    if older:  # never suggest (or carry out) a re-create while a task with its name exists
         ids = ", ".join(t.identity for t in older)
         return Resolution(
-            f"? {key}: no task named {name!r} was created since {entry.created_at}, but older "
-            f"ones the state does not know are on the platform ({ids}); apply does not "
-            f"re-create it while they exist. If one is this campaign's, run `{adopt}`",
+            f"? {key}: no task named {name!r} was created since {entry.created_at} by the "
+            f"platform's clock, but the platform lists ones the state does not know "
+            f"({ids}){guard.spelled(name, older)}; apply does not re-create it while they "
+            f"exist. If one is this campaign's, {guard.import_hint(key, older, options.hints)}",
             doubt=f"older tasks with its name: {ids}",
             error=True,
         )

@@ -2,8 +2,9 @@
 
 A finding is a difference (the command exits 2 on any): `?` a create in doubt, `-` a task gone
 from the platform, `!` a task halted there, `+` a task named like a campaign that the state
-does not know. Tasks an entry replaced are known: one still running is a note, not a
-difference (a replace leaves the old task on the platform on purpose, spec 4 and 9.2).
+does not know (names compared by `name_key`). Tasks an entry replaced are known: one still
+running is a note, not a difference (a replace leaves the old task on the platform on purpose,
+spec 4 and 9.2).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from reconciler.apply import guard
 from reconciler.apply.client import RemoteTask
+from reconciler.config.campaign import name_key
 from reconciler.hints import Hints
 from reconciler.state.model import State
 
@@ -50,23 +52,28 @@ def compare(
                     f"note: {key}: replaced task {old} is still on the platform "
                     f"({running.status or 'status unknown'}); halt it there if it must stop calling"
                 )
+    keyed = {name_key(name): (key, name) for name, key in names.items()}
     unknown: dict[str, list[RemoteTask]] = {}
+    ours: dict[str, str] = {}
     for task in remote:
-        if task.identity not in owned and task.name in names:
-            unknown.setdefault(names[task.name], []).append(task)
+        hit = keyed.get(name_key(task.name))
+        if task.identity not in owned and hit is not None:
+            unknown.setdefault(hit[0], []).append(task)
+            ours[hit[0]] = hit[1]
     for key, tasks in sorted(unknown.items()):
         recorded = state.campaigns.get(key)
         ids = ", ".join(t.identity for t in guard.live_first(tasks))
-        name = tasks[0].name
+        name = ours[key]
+        named = f"named {name!r}{guard.spelled(name, tasks)}"
         if recorded is not None and recorded.status == "created":
             drift.findings.append(
-                f"+ {key}: remote task {ids} named {name!r} is not in the state, which records "
+                f"+ {key}: remote task {ids} {named} is not in the state, which records "
                 f"{key} as {recorded.identity}: a second task with this name; halt it on the "
                 "platform if it is a duplicate"
             )
         else:
             drift.findings.append(
-                f"+ {key}: remote task {ids} named {name!r} is not in the state; adopt it: "
+                f"+ {key}: remote task {ids} {named} is not in the state; adopt it: "
                 f"{guard.import_hint(key, tasks, hints)}"
             )
     return drift

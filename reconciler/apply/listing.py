@@ -19,9 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from reconciler.apply.answer import UnusableJson
 from reconciler.errors import ListAnswerError
 
 MAX_LIST_PAGES: Final = 1000
+MAX_SHOWN_DIGITS: Final = 20  # a longer number from an answer is described, not echoed
 KNOWN_SHAPES: Final = '{"count": N, "items": [...]} or a list of tasks'
 
 
@@ -39,13 +41,32 @@ def page_items(body: Any) -> tuple[list[dict[str, Any]], int | None]:
         raise unknown_shape(f"a JSON object whose `items` is {_a(_kind(items))}, not a list")
     if "count" not in body:
         raise unknown_shape("a JSON object with `items` but no `count`")
+    if isinstance(count, float) and count >= 0:
+        raise unknown_shape(
+            f"a JSON object whose `count` is {shown(count)}, not a whole number of tasks"
+        )
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise unknown_shape(f"a JSON object whose `count` is {_a(_kind(count))}, not a number >= 0")
+        number = isinstance(count, int | float) and not isinstance(count, bool)
+        what = shown(count) if number and count is not None else _a(_kind(count))
+        raise unknown_shape(f"a JSON object whose `count` is {what}, not a number >= 0")
     return _objects(items, "`items`"), count
 
 
-def body_shape(text: str) -> str:
-    """How a list answer that is not JSON looks: empty, HTML, or other text."""
+def shown(number: int | float) -> str:
+    """A number from an answer as a message shows it: in full when short, else its size."""
+    if isinstance(number, bool) or not isinstance(number, int):
+        text = repr(number)
+        return text if len(text) <= MAX_SHOWN_DIGITS else "a decimal number"
+    if abs(number) < 10**MAX_SHOWN_DIGITS:
+        return str(number)
+    return f"a number of {len(str(abs(number)))} digits"
+
+
+def body_shape(text: str, problem: ValueError | None = None) -> str:
+    """How a list answer that does not decode looks: empty, HTML, other text, or JSON that is
+    refused (`problem`, an `answer.UnusableJson`: nested too deeply, endless digits...)."""
+    if isinstance(problem, UnusableJson):
+        return str(problem)
     stripped = text.strip()
     if not stripped:
         return "an empty body"
@@ -70,15 +91,29 @@ class Pager:
     page: int = 0
     count: int | None = None
     seen: dict[str, Any] = field(default_factory=dict)  # identity -> task, in list order
+    reached: bool = False  # `count` tasks are held, after a full page: one more page to read
 
     def add(self, identities: list[str], tasks: list[Any], count: int | None) -> bool:
-        """Take one page (its items' identities and tasks, its count); True when complete."""
+        """Take one page (its items' identities and tasks, its count); True when complete.
+
+        A full page (as many items as asked for) is never the last: whatever `count` says,
+        the next page is read too, and must be empty (a server whose `count` is the number of
+        items on the page would otherwise end the listing after its first page).
+        """
+        full = bool(identities) and len(identities) >= self.limit
+        if self.page > 0 and self.count is not None and self.reached and not identities:
+            if count is None or count <= len(self.seen):
+                return True  # the empty page after a full one: the end
+            raise self._refuse(
+                f"its pages ended after {len(self.seen)} tasks, but its count says {shown(count)}"
+            )
         if self.page == 0:
             self.count = count
         elif count != self.count:
             raise self._refuse(
-                f"its count changed between pages ({self.count} -> {count}): tasks were "
-                "created or removed while it was read; run again"
+                f"its count changed between pages ({shown(self.count or 0)} -> "
+                f"{'none' if count is None else shown(count)}): tasks were created or removed "
+                "while it was read, or its count is not the number of all tasks; run again"
             )
         new = 0
         for identity, task in zip(identities, tasks, strict=True):
@@ -89,14 +124,16 @@ class Pager:
         if self.count is not None:
             if total > self.count:
                 raise self._refuse(
-                    f"its pages hold {total} different tasks, more than its count {self.count}"
+                    f"its pages hold {total} different tasks, more than its count "
+                    f"{shown(self.count)}"
                 )
-            if total == self.count:
+            if total == self.count and not full:
                 return True
             if not identities:
                 raise self._refuse(
-                    f"its pages ended after {total} tasks, but its count says {self.count}"
+                    f"its pages ended after {total} tasks, but its count says {shown(self.count)}"
                 )
+            self.reached = total == self.count
         elif not identities:
             return True
         if not new:
@@ -104,7 +141,7 @@ class Pager:
                 f"page {self.page} brought no task that earlier pages did not (a repeated "
                 "page, or a server that ignores `page`)"
             )
-        if len(identities) < self.limit:
+        if not full:
             if self.page == 0:
                 self.limit = len(identities)  # the server's page-size cap: ask for that size
             elif self.count is None:

@@ -24,7 +24,7 @@ from reconciler.cli.options import (
     plan_options,
 )
 from reconciler.cli.output import hints, say
-from reconciler.errors import InputError, ReconcileError
+from reconciler.errors import InputError, PlanError, ReconcileError
 
 
 def _echo_err(line: str) -> None:
@@ -142,6 +142,8 @@ def apply(
     from reconciler.plan.render import plan_text
 
     url = api_url_of(api_url, sandbox)
+    if planfile is not None:
+        _refuse_plan_flags(planfile, targets, replace)
     saved = planfiles.load(planfile) if planfile is not None else None
     if saved is not None:
         bound = saved["binding"]
@@ -206,6 +208,28 @@ def apply(
         started = f"; {len(report.skipped)} create(s) not started" if report.skipped else ""
         say(f"stopped: {report.stopped}{started}", err=True)
     raise SystemExit(report.exit_code)
+
+
+def _refuse_plan_flags(planfile: Path, targets: tuple[str, ...], replace: tuple[str, ...]) -> None:
+    """A saved plan carries its own targets, replaces and --max-creates: the same flags given
+    again are refused (as Terraform does), never silently ignored."""
+    source = click.get_current_context().get_parameter_source("max_creates")
+    given = [
+        flag
+        for flag, used in (
+            ("--target", bool(targets)),
+            ("--replace", bool(replace)),
+            ("--max-creates", source is not click.core.ParameterSource.DEFAULT),
+        )
+        if used
+    ]
+    if given:
+        raise PlanError(
+            f"{' and '.join(given)} cannot be given with a saved plan ({planfile}): the plan "
+            "carries its own targets, replaces and --max-creates, as reviewed. Nothing was sent: "
+            "give the flags to `reconcile plan` when saving the plan, or apply without a plan "
+            "file"
+        )
 
 
 @click.command("check-remote")

@@ -83,11 +83,14 @@ def build_config(campaigns_dir: Path) -> Any:
 
 
 def api_url_of(api_url: str | None, sandbox: bool) -> str:
+    """The API URL a command uses (checked: never one with a password in it)."""
     if sandbox:
         return SANDBOX_API_URL
-    from reconciler.apply.client import DEFAULT_API_URL
+    from reconciler.apply.client import DEFAULT_API_URL, check_api_url
 
-    return api_url or DEFAULT_API_URL
+    url = api_url or DEFAULT_API_URL
+    check_api_url(url)
+    return url
 
 
 def check_timezone(timezone: str) -> None:

@@ -4,7 +4,8 @@ From the console script's first line to apply's handlers (imports, validation, t
 state commands), SIGINT exits 130 and SIGTERM and SIGHUP exit 143, with one line on stderr and
 no traceback, as a signal during apply's run does. The handlers raise `Interrupted`, a
 `SystemExit`: wherever it lands it ends the process with that code, `finally` blocks and
-context managers (the state lock) still run, and no `except Exception` swallows it.
+context managers (the state lock) still run, and no `except Exception` swallows it. Once the
+exit code is decided, `hold()` blocks the three signals until the process is gone.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ def install() -> dict[int, Any]:
         if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
             previous[number] = signal.signal(number, _interrupted)
     return previous
+
+
+def hold() -> None:
+    """Block SIGINT, SIGTERM and SIGHUP for the rest of the process, once its exit code is
+    decided: while Python shuts down it puts the default handlers back, and a signal then
+    would end the process with -15 or -1 instead of the exit code it already has."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    numbers = {getattr(signal, name) for name in EXIT_CODES if hasattr(signal, name)}
+    signal.pthread_sigmask(signal.SIG_BLOCK, numbers)
 
 
 @contextlib.contextmanager

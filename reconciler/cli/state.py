@@ -231,6 +231,7 @@ def import_(
     """Record the remote task IDENTITY as the applied version of campaign KEY, after reading it
     on the platform; or, with --all, every remote task named like a campaign (a lost state)."""
     from reconciler.apply import adopt
+    from reconciler.config.normalize import mask_url
     from reconciler.state.store import iso_z, utc_now
 
     if adopt_all and (key or force):
@@ -247,7 +248,7 @@ def import_(
         current = store.read()
         if current.api_url and current.api_url != url:
             raise StateError(
-                f"the state belongs to {current.api_url}, not {url}; import with the "
+                f"the state belongs to {mask_url(current.api_url)}, not {url}; import with the "
                 "matching --api-url or another --state"
             )
         if key is not None and identity is not None:
@@ -280,7 +281,7 @@ def import_(
         say(f"error: {line}", err=True)
     click.echo(
         f"Imported {len(found)} campaign(s) (serial {written.serial}); {len(skipped)} skipped "
-        f"(several tasks with one name); {len(remote)} remote task(s) read."
+        f"(each said why, as an error); {len(remote)} remote task(s) read."
     )
     if skipped:
         raise SystemExit(1)

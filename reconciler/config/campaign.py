@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,3 +41,17 @@ def canonical_json(payload: Any) -> bytes:
 def fingerprint(payload: Any) -> str:
     """`sha256:` + hex SHA-256 of the canonical JSON of `payload`."""
     return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+# Unicode whitespace (NBSP, the typographic spaces...): each run is one space in a name key;
+# the invisible zero-width ones, which a platform may drop, are nothing.
+_SPACES = re.compile(r"\s+")
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
+
+
+def name_key(name: str) -> str:
+    """What makes two task names the same name: NFC-normalised, case-folded, whitespace
+    collapsed and stripped. A platform that trims, folds or normalises names must never make
+    two campaigns one task, nor one campaign two tasks; every name comparison uses this."""
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    return _SPACES.sub(" ", _INVISIBLE.sub("", folded)).strip()

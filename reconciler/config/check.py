@@ -56,7 +56,7 @@ def check_campaign(
                 continue  # reported above, with a better location
             suggest = len(problems) < SUGGEST_LIMIT
             problems.append(_problem(error, path, merged, campaign_file, chain, suggest))
-    problems += _warnings(data, merged)
+    problems += _warnings(data, merged) + _nul_problems(data, merged)
     if payload is None or any(p.level == "error" for p in problems):
         return None, problems, merged
     breaches = sorted(policy.check(payload, merged, calling_policy))
@@ -170,6 +170,24 @@ def _unknown(path: FieldPath, suggest: bool = True) -> str:
         if close:
             message += f" (did you mean {close[0]}?)"
     return message + "; unknown fields are never dropped silently"
+
+
+def _nul_problems(value: Any, doc: Document, path: FieldPath = ()) -> list[Problem]:
+    """A NUL character (`"\\u0000"` in a quoted YAML string) in any text value: no state can
+    hold it (PostgreSQL's jsonb refuses it), so the campaign could never be recorded."""
+    if isinstance(value, str):
+        if "\x00" not in value:
+            return []
+        where = display_path(path)
+        message = "contains a NUL character (\\u0000), which the state cannot record; remove it"
+        return [Problem(doc.at(path), where, message)]
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return []
+    return [p for key, item in items for p in _nul_problems(item, doc, (*path, key))]
 
 
 def _warnings(data: dict[str, Any], doc: Document) -> list[Problem]:

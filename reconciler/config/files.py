@@ -101,3 +101,43 @@ def is_special(path: str | os.PathLike[str]) -> str | None:
         return kind(os.lstat(path).st_mode)
     except OSError:
         return None
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int, *, follow: bool = True) -> bytes:
+    """The bytes of the regular file at `path` (a symbolic link followed to one when `follow`:
+    mounted secrets are links), at most `limit` of them. `Unreadable` says what it is instead
+    (`it is a FIFO (named pipe), not a regular file`); opening a FIFO never waits, a device is
+    never read. FileNotFoundError is left to the caller."""
+    flags = _FLAGS & ~getattr(os, "O_NOFOLLOW", 0) if follow else _FLAGS
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        try:
+            what = kind((os.stat if follow else os.lstat)(path).st_mode)
+        except OSError:
+            what = None
+        if what is not None:
+            raise Unreadable(f"it is {what}, not a regular file") from None
+        raise Unreadable(exc.strerror or type(exc).__name__) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise Unreadable("it is a folder")
+        what = kind(info.st_mode)
+        if what is not None:
+            raise Unreadable(f"it is {what}, not a regular file")
+        data = b""
+        while len(data) <= limit:
+            chunk = os.read(fd, limit + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+        if len(data) > limit or info.st_size > limit:
+            raise Unreadable(f"it is larger than {limit // 1024} KiB")
+        return data
+    except OSError as exc:
+        raise Unreadable(exc.strerror or type(exc).__name__) from None
+    finally:
+        os.close(fd)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.config.cache import ValidationCache, cache_key
-from reconciler.config.campaign import Campaign
+from reconciler.config.campaign import Campaign, name_key
 from reconciler.config.discovery import CampaignFile, Move, discover, display, load_moves
 from reconciler.config.files import Unreadable, read_regular
 from reconciler.config.policy import Policy
@@ -112,21 +112,31 @@ def _read(path: Path | str) -> bytes | None:
 
 
 def _unique_names(campaigns: list[Campaign], config: Config) -> None:
+    """Names must be unique as the platform may compare them: by `name_key` (case, spaces
+    and Unicode normal form ignored); each clash names both files."""
     names: dict[str, Campaign] = {}
     for campaign in campaigns:
         name = campaign.payload["name"]
-        other = names.get(name)
+        other = names.get(name_key(name))
         if other is None:
-            names[name] = campaign
+            names[name_key(name)] = campaign
             config.campaigns[campaign.key] = campaign
             continue
         config.campaigns.pop(other.key, None)
         for this, that in ((campaign, other), (other, campaign)):
+            theirs = that.payload["name"]
+            same = (
+                f"name {theirs!r} is also used by {that.source}"
+                if theirs == this.payload["name"]
+                else f"name {this.payload['name']!r} is the same name as {theirs!r} in "
+                f"{that.source} once case and spaces are ignored (the platform may not tell "
+                "them apart)"
+            )
             config.problems.append(
                 Problem(
                     this.spots.get("name", Location(this.source)),
                     "name",
-                    f"name {name!r} is also used by {that.source}; names must be unique "
+                    f"{same}; names must be unique "
                     "(they find an in-doubt create again on the platform)",
                 )
             )

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from reconciler.config.campaign import Campaign
+from reconciler.config.campaign import Campaign, name_key
 from reconciler.config.discovery import Move
 from reconciler.errors import Location, PlanError, Problem
 from reconciler.hints import Flag, Hints
@@ -74,6 +74,7 @@ class Create(Action):
     # Set by the guards: a state key whose entry has the same payload or name (probable rename).
     duplicate_of: str | None = None
     duplicate_by: Guard | None = None
+    duplicate_name: str | None = field(default=None, compare=False)  # that entry's spelling
 
     @property
     def creates(self) -> bool:
@@ -92,6 +93,7 @@ class Replace(Action):
     order = 1
     duplicate_of: str | None = None  # as for Create: another key's entry has the same name
     duplicate_by: Guard | None = None
+    duplicate_name: str | None = field(default=None, compare=False)
 
     @property
     def creates(self) -> bool:
@@ -263,7 +265,15 @@ def guard_message(action: Action, options: PlanOptions) -> str:
     old, key = action.duplicate_of, action.key
     name = (action.payload or {}).get("name")
     verb = "creating" if isinstance(action, Create) else "replacing"
-    same = "the same payload as" if action.duplicate_by == "payload" else f"the name {name!r} of"
+    theirs = action.duplicate_name
+    if action.duplicate_by == "payload":
+        same = "the same payload as"
+    elif theirs is None or theirs == name:
+        same = f"the name {name!r} of"
+    else:  # the same name key, spelled differently: the platform may not tell them apart
+        same = (
+            f"the name {name!r}, which once case and spaces are ignored is the name {theirs!r} of"
+        )
     return (
         f"{key} has {same} {old} in the state (a probable rename): {verb} it would "
         f"start a second task with that name and call everyone again. If the file was renamed, "
@@ -361,20 +371,22 @@ class _Guards:
 
     def __init__(self, entries: dict[str, Entry]) -> None:
         self.by_fingerprint: dict[str, str] = {}
-        self.by_name: dict[str, str] = {}
+        self.by_name: dict[str, tuple[str, str]] = {}  # name key -> (state key, its name)
         for key, entry in sorted(entries.items(), reverse=True):  # the first key in order wins
             self.by_fingerprint[entry.fingerprint] = key
-            self.by_name[str(entry.payload.get("name"))] = key
+            name = str(entry.payload.get("name"))
+            self.by_name[name_key(name)] = (key, name)
 
     def flag(self, action: Action) -> Action:
         if not isinstance(action, Create | Replace) or action.payload is None:
             return action
         same_payload = self.by_fingerprint.get(action.fingerprint or "")
-        same_name = self.by_name.get(str(action.payload.get("name")))
+        same_name = self.by_name.get(name_key(str(action.payload.get("name"))))
         if same_payload is not None and same_payload != action.key:
             return replace(action, duplicate_of=same_payload, duplicate_by="payload")
-        if same_name is not None and same_name != action.key:
-            return replace(action, duplicate_of=same_name, duplicate_by="name")
+        if same_name is not None and same_name[0] != action.key:
+            key, name = same_name
+            return replace(action, duplicate_of=key, duplicate_by="name", duplicate_name=name)
         return action
 
 

@@ -2,8 +2,9 @@
 
 A saved plan is the json plan plus a binding: the fingerprint of every campaign, the state's
 lineage and serial, the api_url, the tool version, the schema version and the options it was
-made with. `check_fresh` compares the binding with what is on disk now and refuses a stale plan
-with a message that says what changed.
+made with. `load` refuses a plan file whose structure was tampered with (`check_shape`: every
+field apply reads, with its type) before anything reads it; `check_fresh` compares the binding
+with what is on disk now and refuses a stale plan with a message that says what changed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.config.campaign import SCHEMA_VERSION, Campaign
 from reconciler.config.files import Unreadable, read_regular
+from reconciler.config.normalize import mask_url
 from reconciler.errors import Location, PlanError, Problem
 from reconciler.hints import SANDBOX_API_URL, Hints
 from reconciler.plan.diff import FieldChange
@@ -35,10 +37,11 @@ from reconciler.plan.plan import (
     Replace,
 )
 from reconciler.plan.render.plan_text import data as plan_data
-from reconciler.state.model import State
+from reconciler.state.model import MAX_SERIAL, State, parse_json
 
 KIND = "reconcile-plan"
-MAX_PLAN_BYTES = 256 * 1024 * 1024  # thousands of campaigns with their payloads fit
+MAX_PLAN_BYTES = 256 * 1024 * 1024  # a plan of 10,000 campaigns is about 15 MB
+ACTION_NAMES = tuple(t.name for t in ACTION_TYPES)
 
 
 def binding(plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> dict[str, Any]:
@@ -83,23 +86,98 @@ def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Read a saved plan; refuse a broken, foreign or newer one."""
+    """Read a saved plan; refuse a broken, foreign, newer or tampered one (`check_shape`)."""
     try:  # a regular file, bounded: a FIFO or /dev/zero never hangs or fills memory
         raw = read_regular(path, MAX_PLAN_BYTES, "as plan files")
     except Unreadable as exc:
         raise PlanError(f"{path}: cannot read the plan file ({exc})") from None
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deeply
+        body = parse_json(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PlanError(f"{path}: not a reconcile plan file (not UTF-8 text)") from None
+    except json.JSONDecodeError:
         raise PlanError(f"{path}: not a reconcile plan file (not valid JSON)") from None
+    except ValueError as exc:  # deep nesting, endless digits, a key twice...
+        raise PlanError(f"{path}: not a reconcile plan file (JSON with {exc})") from None
     if not isinstance(body, dict) or body.get("kind") != KIND or "binding" not in body:
         raise PlanError(f"{path}: not a reconcile plan file (made by `reconcile plan --out`)")
     if body.get("format_version") != 1:
-        raise PlanError(f"{path}: plan format {body.get('format_version')} is not supported")
+        version = body.get("format_version")
+        shown = version if isinstance(version, int | str) and len(str(version)) < 20 else "?"
+        raise PlanError(f"{path}: plan format {shown} is not supported")
+    problem = check_shape(body)
+    if problem is not None:
+        raise PlanError(
+            f"{path}: not a usable plan file: {problem}; it was changed since `reconcile plan "
+            "--out` wrote it. Make the plan again and review it"
+        )
     return body
 
 
 MAX_NAMED = 3  # keys or files a stale-plan message names per reason; the rest are counted
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SERIAL
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _text_or_null(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _keys(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(k, str) for k in value)
+
+
+def _fingerprints(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+# What `check_fresh` and `apply` read of a saved plan: each field, its test, what it must be.
+_BINDING: dict[str, tuple[Any, str]] = {
+    "campaigns": (_fingerprints, "an object of campaign keys and fingerprints"),
+    "lineage": (_text_or_null, "text or null"),
+    "serial": (_whole, "a whole number from 0"),
+    "api_url": (_text, "text"),
+    "tool_version": (_text, "text"),
+    "schema_version": (_whole, "a whole number from 0"),
+    "targets": (_keys, "a list of campaign keys"),
+    "replace": (_keys, "a list of campaign keys"),
+    "max_creates": (_whole, "a whole number from 0"),
+}
+_ACTION: dict[str, tuple[Any, str]] = {
+    "key": (_text, "text"),
+    "action": (lambda v: v in ACTION_NAMES, f"one of {', '.join(ACTION_NAMES)}"),
+    "source": (_text_or_null, "text or null"),
+    "fingerprint": (_text_or_null, "text or null"),
+}
+
+
+def check_shape(body: dict[str, Any]) -> str | None:
+    """What is wrong with a saved plan's structure (`binding.targets must be ...`), or None."""
+    binding, actions = body.get("binding"), body.get("actions")
+    if not isinstance(binding, dict):
+        return "`binding` must be an object"
+    for name, (ok, wanted) in _BINDING.items():
+        if name not in binding:
+            return f"`binding.{name}` is missing"
+        if not ok(binding[name]):
+            return f"`binding.{name}` must be {wanted}"
+    if not isinstance(actions, list):
+        return "`actions` must be a list"
+    for index, action in enumerate(actions):
+        if not isinstance(action, dict):
+            return f"`actions[{index}]` must be an object"
+        for name, (ok, wanted) in _ACTION.items():
+            if name not in action or not ok(action[name]):
+                return f"`actions[{index}].{name}` must be {wanted}"
+        if not _text_or_null(action.get("from")):
+            return f"`actions[{index}].from` must be text or null"
+    return None
 
 
 def check_fresh(
@@ -122,7 +200,7 @@ def check_fresh(
     reasons: list[str] = []
     then_url = bound.get("api_url")
     if then_url != api_url:
-        reasons.append(f"it was made against another API ({then_url} -> {api_url})")
+        reasons.append(f"it was made against another API ({mask_url(str(then_url))} -> {api_url})")
     if bound.get("tool_version") != __version__:
         reasons.append(
             f"it was made by reconcile {bound.get('tool_version')}, this is {__version__}"

@@ -19,6 +19,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ STATE_VERSION = 1
 MAX_DEPTH = 64  # objects and lists in a state file: a payload nests four levels below an entry
 Status = Literal["created", "pending"]
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ISO_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z", re.ASCII)
+MAX_SERIAL = 2**53  # no real state gets near it; a larger one is tampering, refused on read
 
 
 @dataclass(frozen=True)
@@ -57,34 +60,75 @@ class Entry:
 
     @classmethod
     def from_json(cls, key: str, data: Any, where: str) -> Entry:
+        """An entry read from a state file, a journal record or a database row, every field
+        checked (type and format): StateError naming `where` and the key otherwise."""
         if not isinstance(data, dict):
             raise StateError(f"{where}: entry {key!r} is not an object")
-        try:
-            status = data["status"]
-            identity = data.get("identity")
-            entry = cls(
-                status=status,
-                identity=identity,
-                fingerprint=data["fingerprint"],
-                payload=data["payload"],
-                source=data["source"],
-                created_at=data["created_at"],
-                replaced=tuple(data.get("replaced", ())),
-            )
-        except KeyError as missing:
-            raise StateError(f"{where}: entry {key!r} has no {missing}") from None
-        checks = [
-            (status in ("created", "pending"), "status must be 'created' or 'pending'"),
-            (identity is None or isinstance(identity, str), "identity must be a string"),
-            (status != "created" or bool(identity), "a created entry needs an identity"),
-            (isinstance(entry.payload, dict), "payload must be an object"),
-            (isinstance(entry.fingerprint, str), "fingerprint must be a string"),
-            (all(isinstance(i, str) for i in entry.replaced), "replaced must list strings"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise StateError(f"{where}: entry {key!r}: {message}")
-        return entry
+        missing = next(
+            (
+                f
+                for f in ("status", "fingerprint", "payload", "source", "created_at")
+                if f not in data
+            ),
+            None,
+        )
+        if missing is not None:
+            raise StateError(f"{where}: entry {key!r} has no {missing!r}")
+        problem = _entry_problem(data)
+        if problem is not None:
+            raise StateError(f"{where}: entry {key!r}: {problem}")
+        return cls(
+            status=data["status"],
+            identity=data.get("identity"),
+            fingerprint=data["fingerprint"],
+            payload=data["payload"],
+            source=data["source"],
+            created_at=data["created_at"],
+            replaced=tuple(data.get("replaced") or ()),
+        )
+
+
+def _entry_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with an entry's fields, or None."""
+    status, identity, replaced = data["status"], data.get("identity"), data.get("replaced", [])
+    payload = data["payload"]
+    checks = [
+        (status in ("created", "pending"), "status must be 'created' or 'pending'"),
+        (
+            identity is None or (isinstance(identity, str) and identity != ""),
+            "identity must be a non-empty string (or null while pending)",
+        ),
+        (status != "created" or bool(identity), "a created entry needs an identity"),
+        (isinstance(payload, dict), "payload must be an object"),
+        (
+            not isinstance(payload, dict)
+            or (isinstance(payload.get("name"), str) and payload["name"] != ""),
+            "payload must have a text 'name' (the create's body always has one)",
+        ),
+        (isinstance(data["fingerprint"], str), "fingerprint must be a string"),
+        (isinstance(data["source"], str), "source must be a string"),
+        (
+            isinstance(data["created_at"], str) and parse_time(data["created_at"]) is not None,
+            "created_at must be an ISO-8601 UTC time ending in Z, such as 2030-01-01T10:00:00Z",
+        ),
+        (
+            replaced is None
+            or (isinstance(replaced, list) and all(isinstance(i, str) and i for i in replaced)),
+            "replaced must be a list of non-empty strings (identities)",
+        ),
+    ]
+    return next((message for ok, message in checks if not ok), None)
+
+
+def parse_time(text: str) -> datetime | None:
+    """The moment of an ISO-8601 UTC time ending in `Z` (`2030-01-01T10:00:00Z`; the seconds
+    may be left out or carry a fraction), or None for anything else."""
+    if not _ISO_Z.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00")
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -201,6 +245,11 @@ def loads(text: str, where: str, restore: str = "from git") -> State:
         raise StateError(f"{where}: not a valid state file (no 'lineage')")
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
         raise StateError(f"{where}: not a valid state file (no non-negative 'serial')")
+    if serial > MAX_SERIAL:
+        raise StateError(
+            f"{where}: not a valid state file ('serial' is beyond {MAX_SERIAL}, which no state "
+            f"reaches); {untouched}"
+        )
     if api_url is not None and not isinstance(api_url, str):
         raise StateError(f"{where}: not a valid state file ('api_url' is not a string)")
     if not isinstance(campaigns, dict):
@@ -212,14 +261,22 @@ def loads(text: str, where: str, restore: str = "from git") -> State:
 def parse_json(text: str | bytes) -> Any:
     """JSON that a state (file or journal) can hold; ValueError with the reason otherwise.
 
-    Refused: invalid JSON (`json.JSONDecodeError`), integers of thousands of digits, nesting
-    deeper than MAX_DEPTH (every recursive walk after this one would exhaust the stack) and
-    lone surrogates (no UTF-8 file can hold them: the next write would fail).
+    Refused: invalid JSON (`json.JSONDecodeError`), a key twice in one object (which one
+    counts?), NaN, Infinity and numbers too large for a float, integers of thousands of digits,
+    nesting deeper than MAX_DEPTH (every recursive walk after this one would exhaust the stack)
+    and lone surrogates (no UTF-8 file can hold them: the next write would fail).
     """
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError:
         raise
+    except _Refused as exc:
+        raise ValueError(str(exc)) from None
     except ValueError:  # json's only other ValueError: an integer too long to convert
         raise ValueError("a number with thousands of digits") from None
     except RecursionError:
@@ -233,6 +290,32 @@ def parse_json(text: str | bytes) -> Any:
     if _SURROGATE_ESCAPE.search(raw) and not _encodable(data):
         raise ValueError("a string holds a lone UTF-16 surrogate, which no UTF-8 file can hold")
     return data
+
+
+class _Refused(ValueError):
+    """JSON that parses but that no state may hold (raised from the decoder's hooks)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Refused(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a number a state can hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Refused(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is too large")
+    return value
 
 
 def _too_deep(value: Any, limit: int) -> bool:

@@ -7,6 +7,9 @@ a state with serial M (and lineage L, or any lineage when L is null):
     M == N   apply the records in order; a truncated last line (a crash mid-append) is skipped
     M >  N   a write already folded it and died before removing it: ignore it
     M <  N, or another lineage: StateError (a foreign journal is never applied)
+
+A null L (the journal of a state never written) continues no existing state: onto one, it is
+ignored when that state is newer (M > N) and refused otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StateError
-from reconciler.state.model import Entry, State, parse_json
+from reconciler.state.model import MAX_SERIAL, Entry, State, parse_json
 
 Base = tuple[str | None, int]  # (lineage, serial) of the state a journal continues
 
@@ -177,8 +180,8 @@ def read_journal(path: Path) -> Scan | None:
     lineage, serial = header.get("lineage"), header.get("serial")
     if header["op"] != "begin" or not isinstance(lineage, str | None):
         raise _corrupt(f"{path}:1", "the first record must be a 'begin' with a lineage")
-    if not isinstance(serial, int) or serial < 0:
-        raise _corrupt(f"{path}:1", "the 'begin' record has no non-negative serial")
+    if not isinstance(serial, int) or isinstance(serial, bool) or not 0 <= serial <= MAX_SERIAL:
+        raise _corrupt(f"{path}:1", "the 'begin' record has no serial from 0 to 2**53")
     return Scan((lineage, serial), lines[1:], end)
 
 

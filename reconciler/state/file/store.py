@@ -11,7 +11,9 @@ Files beside the state file `S` (spec sections 3 and 5):
     S.journal   JSON lines appended since the last write (the write-ahead rule; journal.py)
 
 `S` must not be a symbolic link (spec 9.6): two spellings of one state would take two locks
-and let two applies run at once, and a write would replace the link with a file. The lock is
+and let two applies run at once, and a write would replace the link with a file. For the same
+reason a state file with another hard link is refused by every command that locks, before and
+after taking the lock (the backup, which is made as a hard link, is not counted). The lock is
 taken on the resolved path of `S`; none of these files is ever followed through a link.
 """
 
@@ -99,7 +101,14 @@ class FileStore:
         """Hold the exclusive lock on `<state>.lock`, waiting up to `timeout` seconds."""
         if self._lock_fd is not None:
             raise RuntimeError(f"{self.lock_path}: this store already holds the lock")
+        self._refuse_hard_links()
         fd = self._acquire(timeout)
+        try:
+            self._refuse_hard_links()  # again: a link made while we waited for the lock
+        except BaseException:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
         since = iso_z(self._clock())
         info = LockInfo(str(uuid.uuid4()), os.getpid(), socket.gethostname(), since, command)
         try:
@@ -262,10 +271,13 @@ class FileStore:
         if scan.base is None:
             return False
         lineage, serial = scan.base
-        if lineage is not None and lineage != state.lineage:
+        if lineage is None and state.exists and state.serial > serial:
+            return False  # the first write folded it and died before removing it
+        if lineage != state.lineage:
             problem = f"lineage {state.lineage}" if state.exists else "no state file"
+            base = f"state lineage {lineage}" if lineage else "a state not written yet"
             raise StateError(
-                f"{self.journal_path}: journal of state lineage {lineage} (serial {serial}), "
+                f"{self.journal_path}: journal of {base} (serial {serial}), "
                 f"but {self.path} has {problem}; nothing was changed: restore the state it "
                 f"belongs to {self._restore_from()}, or move the journal away to discard it"
             )
@@ -290,6 +302,31 @@ class FileStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.journal_path)
         fsync_dir(self.path.parent)
+
+    def _refuse_hard_links(self) -> None:
+        """Refuse a state file with another name (a hard link): each name has its own lock, so
+        two runs could change the one file at once. The store's own backup (and the temporary
+        name it is made under) shares the file for a moment while a write replaces it, or for
+        good after a crash at that moment: those names are not counted."""
+        try:
+            found = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return  # no state file yet (or unreadable: reading it says why)
+        if found.st_nlink <= 1:
+            return
+        own = [
+            self.backup_path,
+            *self.path.parent.glob(f".{glob.escape(self.backup_path.name)}.*.tmp"),
+        ]
+        ours = sum(1 for name in own if _same_path(found, name))
+        others = found.st_nlink - 1 - ours
+        if others > 0:
+            raise StateError(
+                f"{self.path}: the state file has {others} other name(s) (hard links), so it "
+                "may be locked under another name while this run changes it; nothing was read "
+                f"or changed. Give it one name only: remove its other links (`find / -xdev "
+                f"-samefile {self.path}` lists them)"
+            )
 
     def _require_lock(self, what: str) -> None:
         if self._lock_fd is None:
@@ -372,6 +409,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def _same_path(found: os.stat_result, path: Path) -> bool:
+    try:
+        return os.path.samestat(found, os.stat(path, follow_symlinks=False))
+    except OSError:
+        return False
 
 
 def _same_file(fd: int, path: Path) -> bool:

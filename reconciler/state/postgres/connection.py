@@ -96,7 +96,7 @@ def is_postgres_url(state: str) -> bool:
             f"{_NOT_SHOWN}. Give the URL form instead: {_URL_FORM}"
         )
     if not _POSTGRES_SCHEME.match(state):
-        if _OTHER_URL.match(state):
+        if _OTHER_URL.match(state) or "://" in state:  # `jdbc:postgresql://...` too
             raise StateError(
                 "--state (or RECONCILE_STATE) is a URL but not a postgresql:// one; "
                 f"{_NOT_SHOWN}. Give a state file path or {_URL_FORM}"
@@ -112,6 +112,11 @@ def is_postgres_url(state: str) -> bool:
         raise StateError(
             f"--state (or RECONCILE_STATE) is a PostgreSQL URL that cannot be parsed; "
             f"{_NOT_SHOWN}. Write it as {_URL_FORM}"
+        )
+    if parts.fragment or "#" in url:
+        raise StateError(
+            f"--state (or RECONCILE_STATE) is a PostgreSQL URL with a fragment (`#...`), which "
+            f"libpq does not read; {_NOT_SHOWN}. Write it as {_URL_FORM}"
         )
     return True
 
