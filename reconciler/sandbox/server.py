@@ -129,8 +129,15 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
+    def server_activate(self) -> None:
+        super().server_activate()
+        # Never block in accept: a connection that is gone by then (a client killed after its
+        # connect) left serve_forever waiting in accept, and stop() waiting on it for ever.
+        self.socket.setblocking(False)
+
     def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
+        connection, address = super().get_request()  # BlockingIOError: nothing (serve ignores)
+        connection.setblocking(True)
         with self._connections_lock:
             self._connections.add(connection)
         return connection, address
