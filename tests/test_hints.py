@@ -169,7 +169,16 @@ def test_the_stale_plan_advice_applies_against_the_api_the_plan_was_made_for(
 
 # --- every context option is one the suggested command takes -------------------------------
 
-EVERYTHING = Hints(sandbox=True, campaigns="c d", state="s.json", workspace="w", api_url="u")
+EVERYTHING = Hints(
+    sandbox=True,
+    campaigns="c d",
+    state="s.json",
+    workspace="w",
+    api_url="u",
+    token_file="t f",
+    password_file="p",
+    iam_url="i",
+)
 
 
 @pytest.mark.parametrize(
@@ -179,6 +188,7 @@ EVERYTHING = Hints(sandbox=True, campaigns="c d", state="s.json", workspace="w",
         ("apply", ("plan.json",)),
         ("import", ("k", "id")),
         ("check-remote", ()),
+        ("doctor", ()),
         ("state list", ()),
         ("state show", ("k",)),
         ("state rm", ("k", "-j")),
@@ -204,18 +214,21 @@ def test_every_hint_parses_as_its_command(words: str, args: tuple[str, ...]) -> 
         assert context.params["sandbox"] is True, printed
     if "state_path" in context.params:
         assert context.params["state_path"] == "s.json", printed
+    if "token_file" in context.params:  # the commands that talk to the API
+        assert str(context.params["token_file"]) == "t f", printed
+        assert (context.params["password_file"], context.params["iam_url"]) == (Path("p"), "i")
 
 
-def test_the_unlock_hint_of_a_held_sandbox_lock_names_the_sandbox_lock(two: Path) -> None:
+def test_a_held_sandbox_lock_is_not_unlocked_through_a_hint(two: Path) -> None:
     from reconciler.state.file.store import FileStore
 
     assert run("apply", "--sandbox", "--auto-approve", "--rate", "0").code == 0
     with FileStore(SANDBOX_STATE).lock("reconcile apply") as held:
         blocked = run("state", "rm", "--sandbox", "a")
         assert blocked.code == 1
-        [hint] = hints_in(blocked.stderr, "state unlock")
-        assert hint == f"reconcile state unlock --sandbox {held.id}"
-        refused = run_as_printed(hint)  # the holder is alive here: refused, but on that lock
+        assert "state unlock" not in blocked.stderr  # a live holder: stop it, never unlock
+        assert "or stop that run" in blocked.stderr
+        refused = run("state", "unlock", "--sandbox", held.id)  # acts on the sandbox lock
         assert refused.code == 1
         assert refused.stderr.startswith(
             f"error: {SANDBOX_STATE}: state is locked by pid {held.pid} on host "

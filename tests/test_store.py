@@ -572,11 +572,13 @@ def test_removing_the_lock_file_never_lets_two_processes_hold_it(
 
 def test_second_lock_in_the_same_process_is_refused(state_path: Path) -> None:
     first, second = FileStore(state_path), FileStore(state_path)
-    with first.lock("reconcile apply") as info:
+    with first.lock("reconcile apply"):
         held = pytest.raises(LockHeld, match=f"pid {os.getpid()} on host")
         with held as raised, second.lock("reconcile apply"):
             pass
-        assert f"`reconcile state unlock {info.id}`" in str(raised.value)
+        # A live holder: unlock would be refused, so it is not suggested (stop the run instead).
+        assert "state unlock" not in str(raised.value)
+        assert str(raised.value).endswith("or stop that run (the lock goes when its process ends)")
         with pytest.raises(RuntimeError, match="already holds"), first.lock("again"):
             pass
 
@@ -636,25 +638,33 @@ def test_unlock_refuses_a_live_holder_and_clears_a_dead_one(
         store.unlock(info.id)  # released normally: nothing to unlock
 
 
-def test_unlock_clears_a_lock_held_in_the_name_of_a_dead_process(
-    state_path: Path, processes: list[subprocess.Popen[bytes]]
+@pytest.mark.parametrize("host", ["this", "another"])
+def test_unlock_refuses_a_held_lock_whatever_its_file_names(
+    state_path: Path, processes: list[subprocess.Popen[bytes]], host: str
 ) -> None:
+    """Once, a lock file naming a dead pid (or another host: a container with its own host
+    name sharing the workspace) was removed while its flock was held; a second apply then
+    locked a new file and created every campaign again."""
     gone = spawn(processes, "pass")
     gone.wait()
     store = FileStore(state_path)
-    fd = os.open(store.lock_path, os.O_RDWR | os.O_CREAT)  # e.g. an fd inherited by a child
+    fd = os.open(store.lock_path, os.O_RDWR | os.O_CREAT)  # held by a process still running
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        info = LockInfo("dead-id", gone.pid, socket.gethostname(), "2026-01-01T00:00:00Z", "x")
+        named = socket.gethostname() if host == "this" else "ci-runner-2"
+        info = LockInfo("dead-id", gone.pid, named, "2026-01-01T00:00:00Z", "x")
         os.write(fd, json.dumps(info.__dict__).encode())
         with pytest.raises(LockHeld, match="dead-id"), store.lock("reconcile apply"):
             pass
-        store.unlock("dead-id")
-        assert not store.lock_path.exists()
-        with store.lock("reconcile apply"):  # a new lock file, not the one still flocked
-            assert store.lock_path.exists()
+        with pytest.raises(StateError, match=r"still running \(it holds the lock now"):
+            store.unlock("dead-id")
+        assert store.lock_path.exists()
+        with pytest.raises(LockHeld), store.lock("reconcile apply"):
+            pass
     finally:
         os.close(fd)
+    with store.lock("reconcile apply"):  # let go: free again
+        assert store.lock_path.exists()
 
 
 def test_state_text_is_exactly_what_the_json_module_writes() -> None:

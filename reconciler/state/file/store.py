@@ -154,10 +154,11 @@ class FileStore:
                     f"{self.lock_path}: lock id {lock_id} does not match ({found}); "
                     "nothing was changed: copy the id from the lock error message"
                 )
-            if held and info.host == socket.gethostname() and pid_alive(info.pid):
+            if held:  # a flock is let go when its process ends: whoever holds it is running
                 raise StateError(
                     f"{self.path}: state is locked by {info.describe()}, and that process is "
-                    "still running; nothing was changed: wait for it to finish or stop it first"
+                    "still running (it holds the lock now, whatever host or process id its lock "
+                    "file names); nothing was changed: wait for it to finish or stop it first"
                 )
             if _same_file(fd, self.lock_path):
                 os.unlink(self.lock_path)
@@ -360,14 +361,9 @@ class FileStore:
         except (OSError, UnicodeDecodeError):
             info = None
         who = info.describe() if info else "another process (not named in the lock file yet)"
-        unlock = (
-            f", or if that run is dead run `{self._hints.command('state unlock', info.id)}`"
-            if info
-            else ""
-        )
         return (
             f"{self.path}: state is locked by {who}; wait for it to finish, retry with "
-            f"--lock-timeout SECONDS{unlock}"
+            "--lock-timeout SECONDS, or stop that run (the lock goes when its process ends)"
         )
 
 
