@@ -3,8 +3,10 @@
 Every `reconcile ...` a message suggests (`state rm`, `state mv`, `import`, `apply PLANFILE`,
 `plan`, `state unlock`, `--retry-pending`...) is rendered by `Hints.command` from the run's
 context: the `--sandbox`, `--campaigns`, `--state`, `--workspace` and `--api-url` the user gave
-as flags, each on the commands that take it. A value that came from the environment
-(RECONCILE_STATE, RECONCILE_CAMPAIGNS, RECONCILE_WORKSPACE, TWIN24_API_URL) is not repeated: it
+as flags, each on the commands that take it, and on the commands that talk to the API the
+`--token-file`, `--password-file` and `--iam-url` (paths and a URL, never a secret). A value
+that came from the environment (RECONCILE_STATE, RECONCILE_CAMPAIGNS, RECONCILE_WORKSPACE,
+TWIN24_API_URL, TWIN24_IAM_URL) is not repeated: it
 holds in the shell the hint is run in too, and a log never shows more than the user typed.
 Every word is shell-quoted (`shlex.quote`), so a key or a path with a space or a quote works as
 printed; the line is then escaped for the terminal by whoever prints it (`escape.text`).
@@ -22,13 +24,18 @@ from dataclasses import dataclass
 SANDBOX_API_URL = "sandbox:embedded"  # the API a --sandbox run records in state and plans
 
 _ALL = ("--sandbox", "--campaigns", "--state", "--workspace", "--api-url")
+# The commands that talk to the API also repeat where the credentials come from (file paths
+# and a URL, never a secret): without them a hint run as printed has no token, or sends the
+# login's password to the default IAM rather than the one the run used.
+_API = (*_ALL, "--token-file", "--password-file", "--iam-url")
 _STATE = ("--sandbox", "--state", "--workspace")
 # The context options each command takes (by its words, else its first word).
 _TAKES: dict[str, tuple[str, ...]] = {
     "plan": _ALL,
-    "apply": _ALL,
-    "import": _ALL,
-    "check-remote": _ALL,
+    "apply": _API,
+    "import": _API,
+    "check-remote": _API,
+    "doctor": _API,
     "state": _STATE,
     "state init": ("--sandbox", "--state"),  # a schema serves every workspace
     "validate": ("--campaigns",),
@@ -47,6 +54,9 @@ class Hints:
     state: str | None = None
     workspace: str | None = None
     api_url: str | None = None
+    token_file: str | None = None
+    password_file: str | None = None
+    iam_url: str | None = None
 
     def context(self, words: str) -> list[Flag]:
         """The context flags the command `words` (`"state rm"`) takes, in a fixed order."""
@@ -57,6 +67,9 @@ class Hints:
             ("--state", self.state),
             ("--workspace", self.workspace),
             ("--api-url", self.api_url),
+            ("--token-file", self.token_file),
+            ("--password-file", self.password_file),
+            ("--iam-url", self.iam_url),
         ):
             if value is not None:
                 given.append((name, value))

@@ -629,6 +629,29 @@ def test_a_lost_state_refuses_every_create_and_names_the_import_commands(
     assert sandbox.create_requests == 3
 
 
+def test_the_import_hint_repeats_the_token_file_and_works_as_printed(
+    sandbox: Sandbox, three: list[str]
+) -> None:
+    """A hint of a run that read its token from --token-file names that file: run as printed
+    (no TWIN24_TOKEN in the environment) it is not refused for want of a token."""
+    Path("token.txt").write_text(TOKEN, encoding="utf-8")
+    no_token = cli_env(token=None)
+    assert apply(sandbox.url, "--token-file", "token.txt", env=no_token).code == 0
+    STATE.unlink()
+
+    result = apply(sandbox.url, "--token-file", "token.txt", env=no_token)
+
+    assert result.code == 1, result.output
+    commands = re.findall(r"run `(reconcile import [^`]+)`", result.stderr)
+    assert len(commands) == 3, result.stderr
+    for command in commands:
+        words = shlex.split(command)
+        assert words[2:6] == ["--api-url", sandbox.url, "--token-file", "token.txt"], command
+        imported = reconcile(*words[1:], env=no_token)
+        assert imported.code == 0, imported.output
+    assert sandbox.create_requests == 3
+
+
 def test_an_apply_with_nothing_to_do_folds_a_journal_left_by_a_killed_run(
     sandbox: Sandbox, backend: StateBackend, three: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -49,4 +49,7 @@ def hints() -> Hints:
         state=state,
         workspace=given("workspace"),
         api_url=given("api_url"),
+        token_file=given("token_file"),
+        password_file=given("password_file"),
+        iam_url=given("iam_url"),
     )
