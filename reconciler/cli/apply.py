@@ -20,6 +20,7 @@ from reconciler.cli.options import (
     STATE,
     TOKEN_FILE,
     WORKSPACE,
+    Number,
     color,
     plan_options,
 )
@@ -99,7 +100,7 @@ def _install_signals(stop: Any, client: Any) -> dict[int, Any]:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0),
+    type=Number(min=0),
     default=5,
     show_default=True,
     metavar="N",

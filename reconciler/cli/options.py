@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -38,9 +39,22 @@ WORKSPACE = click.option(
     show_default=True,
     help="Workspace of a PostgreSQL --state (env RECONCILE_WORKSPACE).",
 )
+
+
+class Number(click.FloatRange):
+    """click's FloatRange without NaN: it passes every range check (each comparison with it is
+    false), and a `--lock-timeout nan` then waited forever."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return number
+
+
 LOCK_TIMEOUT = click.option(
     "--lock-timeout",
-    type=click.FloatRange(min=0),
+    type=Number(min=0),
     default=0.0,
     help="Wait up to SECONDS for the state lock instead of failing at once.",
 )

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli.options import Number
+
 LIST_SHAPES = (
     "bare",
     "no-items",
@@ -28,20 +30,22 @@ LIST_SHAPES = (
 )
 @click.option("--token", default="sandbox", show_default=True, help="Bearer token it accepts.")
 @click.option("--data", type=click.Path(path_type=Path, dir_okay=False), help="Keep tasks here.")
-@click.option("--latency", type=float, default=0.0, help="Seconds added to every request.")
+@click.option("--latency", type=Number(min=0), default=0.0, help="Seconds added to every request.")
 @click.option(
     "--fail-rate",
-    type=click.FloatRange(0, 1),
+    type=Number(0, 1),
     default=0.0,
     help="Share of creates answered 500 and not stored.",
 )
 @click.option(
     "--drop-after-receive-rate",
-    type=click.FloatRange(0, 1),
+    type=Number(0, 1),
     default=0.0,
     help="Share of creates stored, then answered by a cut connection (an in-doubt create).",
 )
-@click.option("--rate-limit", type=float, default=0.0, help="Creates per second before 429.")
+@click.option(
+    "--rate-limit", type=Number(min=0), default=0.0, help="Creates per second before 429."
+)
 @click.option(
     "--list-shape", type=click.Choice(LIST_SHAPES), help="Answer the task list in this shape."
 )
@@ -51,7 +55,7 @@ LIST_SHAPES = (
 @click.option("--count-extra", type=click.IntRange(min=0), default=0, help="Overstate `count`.")
 @click.option(
     "--clock-skew",
-    type=float,
+    type=Number(),
     default=0.0,
     help="Seconds the sandbox's clock (Date, createdAt) is ahead of ours; negative: behind.",
 )
