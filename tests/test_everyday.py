@@ -139,6 +139,56 @@ def test_state_rm_with_one_unknown_key_removes_none(applied: Path) -> None:
     assert SANDBOX_STATE.read_bytes() == before
 
 
+def test_state_rm_refuses_a_create_in_doubt_unless_forced(applied: Path) -> None:
+    """Forgetting a pending entry lets the next apply create it again while its task may
+    exist (found by an attack: `state rm` said nothing)."""
+    data = sandbox_state()
+    data["campaigns"]["b"].update(status="pending", identity=None)
+    SANDBOX_STATE.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    before = SANDBOX_STATE.read_bytes()
+
+    result = run("state", "rm", "--sandbox", "a", "b")
+
+    assert (result.code, result.stdout) == (1, "")
+    assert result.stderr.startswith("error: b: a create in doubt (sent ")
+    assert "Run `reconcile apply --sandbox` first" in result.stderr
+    [forced] = re.findall(r"`(reconcile state rm [^`]*)`", result.stderr)
+    assert forced == "reconcile state rm --sandbox --force a b"
+    assert SANDBOX_STATE.read_bytes() == before
+    assert run(*forced.split()[1:]).code == 0  # as printed
+    assert sorted(sandbox_state()["campaigns"]) == ["c", "d"]
+
+
+@pytest.mark.parametrize(
+    ("new", "why"),
+    [
+        ("", "it is empty"),
+        ("evil\nkey`<b>", "it has a character no campaign key may hold"),
+        ("x\u202eb", "it has a character no campaign key may hold"),
+        ("../a", "it is not a relative path below the campaigns folder"),
+        ("/a", "it is not a relative path below the campaigns folder"),
+        ("x//a", "it is not a relative path below the campaigns folder"),
+        ("_drafts/a", "a name or folder starting with _ or . is never read as a campaign"),
+        ("survey/a.yaml", "a key is the file's path without .yaml (survey/a)"),
+    ],
+)
+def test_state_mv_refuses_a_new_key_no_campaign_can_have(applied: Path, new: str, why: str) -> None:
+    before = SANDBOX_STATE.read_bytes()
+    result = run("state", "mv", "--sandbox", "a", new)
+    assert (result.code, result.stdout) == (1, "")
+    assert why in result.stderr and "nothing was changed" in result.stderr
+    assert "\n" not in result.stderr.rstrip("\n")  # the key is shown escaped, on one line
+    assert SANDBOX_STATE.read_bytes() == before
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "-1"])
+def test_lock_timeout_must_be_a_number_of_seconds(applied: Path, value: str) -> None:
+    """`--lock-timeout nan` passed click's range check and waited forever."""
+    result = run("state", "rm", "--sandbox", "--lock-timeout", value, "a")
+    assert result.code == 1 and "Invalid value for '--lock-timeout'" in result.stderr
+    assert "a" in sandbox_state()["campaigns"]
+
+
 def test_show_prints_a_saved_plan_as_plan_did_without_state_or_campaigns(
     applied: Path,
 ) -> None:
@@ -168,6 +218,14 @@ def test_show_prints_a_saved_plan_as_plan_did_without_state_or_campaigns(
     assert "`reconcile state rm --sandbox d`" in made["text"].stdout
 
 
+PLAN_HEAD = (  # a saved plan's head whose binding has every field `planfile.check_shape` wants
+    b'{"kind": "reconcile-plan", "format_version": 1, "binding": {"campaigns": {}, '
+    b'"lineage": null, "serial": 0, "api_url": "sandbox:embedded", "tool_version": "0", '
+    b'"schema_version": 1, "targets": [], "replace": [], "max_creates": 25}, '
+    b'"state": {"lineage": null, "serial": 0}, '
+)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -177,21 +235,19 @@ def test_show_prints_a_saved_plan_as_plan_did_without_state_or_campaigns(
             "made by `reconcile plan --out`",
         ),
         (
-            b'{"kind": "reconcile-plan", "format_version": 1, "binding": {"targets": [], '
-            b'"replace": [], "max_creates": 25}, "state": {"lineage": null, "serial": 0}, '
-            b'"actions": [{"key": "a", "action": "explode", "diff": []}]}',
-            "plan.json: not a reconcile plan file this version can read (actions[0].action: "
-            "expected one of create, replace, drift, moved, in_doubt, orphan, unchanged)",
+            PLAN_HEAD + b'"actions": [{"key": "a", "action": "explode", "source": null, '
+            b'"fingerprint": null, "diff": []}]}',
+            "plan.json: not a usable plan file: `actions[0].action` must be one of create, "
+            "replace, drift, moved, in_doubt, orphan, unchanged",
         ),
         (
-            b'{"kind": "reconcile-plan", "format_version": 1, "binding": {"targets": [], '
-            b'"replace": [], "max_creates": 25}, "state": {"lineage": null, "serial": 0}, '
-            b'"actions": [{"key": "a", "action": "create", "diff": "x", "payload": {}}]}',
+            PLAN_HEAD + b'"actions": [{"key": "a", "action": "create", "source": null, '
+            b'"fingerprint": null, "diff": "x", "payload": {}}]}',
             "(actions[0].diff: expected a list)",
         ),
         (
             b'{"kind": "reconcile-plan", "format_version": 1, "binding": {}, "actions": []}',
-            "(binding.targets: expected a list)",
+            "plan.json: not a usable plan file: `binding.campaigns` is missing",
         ),
     ],
     ids=["truncated", "a-state-file", "unknown-action", "bad-diff", "bad-binding"],

@@ -27,6 +27,7 @@ from reconciler.cli.options import (
     WORKSPACE,
 )
 from reconciler.cli.output import hints, say
+from reconciler.config.discovery import key_problem
 from reconciler.errors import StateError
 from reconciler.plan.render import escape
 
@@ -80,12 +81,22 @@ def state_show(state_path: str | None, workspace: str, sandbox: bool, key: str) 
 @WORKSPACE
 @SANDBOX
 @LOCK_TIMEOUT
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Forget a create in doubt too (a pending entry): its task may exist.",
+)
 @click.argument("keys", metavar="KEY...", nargs=-1, required=True, shell_complete=state_keys)
 def state_rm(
-    state_path: str | None, workspace: str, sandbox: bool, lock_timeout: float, keys: tuple[str]
+    state_path: str | None,
+    workspace: str,
+    sandbox: bool,
+    lock_timeout: float,
+    force: bool,
+    keys: tuple[str],
 ) -> None:
     """Forget every KEY (the tasks stay on the platform): one write, and none at all when a
-    KEY is not in the state."""
+    KEY is not in the state or is a create in doubt (unless --force)."""
     wanted = list(dict.fromkeys(keys))
     store = build_store(state_path, sandbox, workspace)
     with store.lock("reconcile state rm", lock_timeout):
@@ -93,6 +104,9 @@ def state_rm(
         missing = [k for k in wanted if k not in current.campaigns]
         if missing:
             raise _unknown(missing)
+        pending = [k for k in wanted if current.campaigns[k].status == "pending"]
+        if pending and not force:
+            raise _in_doubt(pending, wanted, current.campaigns[pending[0]].created_at)
         entries = {k: e for k, e in current.campaigns.items() if k not in wanted}
         written = store.write(current.with_entries(entries))
     if len(wanted) == 1:
@@ -104,6 +118,20 @@ def state_rm(
     for key in wanted:
         say(f"Removed {key} from the state.")
     say(f"Removed {len(wanted)} entries (serial {written.serial}); the tasks stay on the platform.")
+
+
+def _in_doubt(keys: list[str], wanted: list[str], sent: str) -> StateError:
+    """`state rm` of creates in doubt: forgetting one lets the next apply create it again
+    while the first task may exist (and without the grace a pending entry gets)."""
+    shown = ", ".join(keys)
+    return StateError(
+        f"{shown}: a create in doubt (sent {sent}, its answer never recorded): forgetting "
+        f"{'it' if len(keys) == 1 else 'them'} would let the next apply create "
+        f"{'it' if len(keys) == 1 else 'them'} again while the task may exist; nothing was "
+        f"changed. Run `{hints().command('apply')}` first: it looks the task up and records "
+        f"it, or `{hints().command('state rm', *wanted, flags=[('--force', None)])}` if you are "
+        "sure no task was made"
+    )
 
 
 @state.command("mv")
@@ -119,6 +147,9 @@ def state_mv(
     """Rename the state entry OLD to NEW (after a campaign file was renamed)."""
     if old == new:
         raise StateError(f"OLD and NEW are the same key ({old!r}); nothing to move")
+    why = key_problem(new)
+    if why is not None:
+        raise StateError(f"NEW {new!r} is not a campaign key: {why}; nothing was changed")
     store = build_store(state_path, sandbox, workspace)
     with store.lock("reconcile state mv", lock_timeout):
         current = store.read()

@@ -52,6 +52,27 @@ def _unsafe(name: str) -> bool:
     )
 
 
+def key_problem(key: str) -> str | None:
+    """Why `key` can be no campaign's key (the path below the campaigns folder, without
+    `.yaml`), for a key typed on the command line (`state mv OLD NEW`); None when it can."""
+    if not key:
+        return "it is empty"
+    if _unsafe(key):
+        return (
+            "it has a character no campaign key may hold (a control character or newline, a "
+            "backtick, angle brackets, an ampersand, a bidirectional-text control or an "
+            "invisible format character)"
+        )
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts) or "\\" in key:
+        return "it is not a relative path below the campaigns folder (like survey/nps-q3)"
+    if any(part[0] in "_." for part in parts):
+        return "a name or folder starting with _ or . is never read as a campaign"
+    if key.lower().endswith((".yaml", ".yml")):
+        return f"a key is the file's path without .yaml ({key.rsplit('.', 1)[0]})"
+    return None
+
+
 def folded(key: str) -> str:
     """`key` as compared for uniqueness: NFC, then case-folded (`A` and `a`, a composed and a
     decomposed `é` are one key: they look the same, and some file systems make them one)."""
