@@ -195,7 +195,8 @@ def test_import_all_reports_a_differently_spelled_task_with_the_import_that_adop
     assert (
         f"error: survey/nps-q3: the platform has {nps} named like {NPS!r} (spelled "
         f"{NPS.lower()!r} there: the same name once case and spaces are ignored); --all adopts "
-        f"exact names only. If it is this campaign's, run `reconcile import survey/nps-q3 {nps}`"
+        f"exact names only. If it is this campaign's, run `reconcile import --api-url {api.url} "
+        f"survey/nps-q3 {nps}`"
     ) in recovered.stderr
     assert adopted.code == 0, adopted.output  # the command printed works as printed
     assert sorted(state().campaigns) == KEYS
@@ -234,7 +235,8 @@ def test_undated_tasks_are_listed_without_claiming_which_is_newest(
     assert result.code == 1, result.output
     ids = ", ".join(sorted([first, second]))
     assert (
-        f"run `reconcile import survey/nps-q3 ID` with the one that is this campaign's: {ids} "
+        f"run `reconcile import --api-url {api.url} survey/nps-q3 ID` with the one that is this "
+        f"campaign's: {ids} "
         "(the platform gives no creation time for some, so this tool cannot tell which is "
         "current)"
     ) in result.stderr
