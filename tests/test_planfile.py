@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import WriteFiles, edit
+from inproc import run
 
 from reconciler import __version__
 from reconciler.cli.main import cli
@@ -129,10 +130,49 @@ def test_the_saved_plan_is_stable(project: Path) -> None:
 def test_save_replaces_the_file_atomically(project: Path) -> None:
     config, state = now()
     the_plan = make_plan(config.campaigns, config.moves, state, PlanOptions())
-    Path(PLAN).write_text("old", encoding="utf-8")
-    planfile.save(Path(PLAN), the_plan, config.campaigns, API_URL)
+    planfile.save(Path(PLAN), replace(the_plan, actions=()), config.campaigns, API_URL)
+    assert planfile.load(Path(PLAN))["summary"]["create"] == 0
+    planfile.save(Path(PLAN), the_plan, config.campaigns, API_URL)  # over an earlier plan
     assert planfile.load(Path(PLAN))["summary"]["create"] == 2
     assert sorted(p.name for p in project.iterdir()) == ["campaigns", PLAN]  # no temp file left
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("reconcile.state.json", "the file exists and is not a plan saved by"),
+        ("campaigns/a.yaml", "the file exists and is not a plan saved by"),
+        ("notes.txt", "the file exists and is not a plan saved by"),
+        ("link.json", "not a regular file but a symbolic link"),
+        ("fifo", "not a regular file but a FIFO (named pipe)"),
+        ("", "give a file name for the plan"),
+    ],
+)
+def test_plan_out_never_overwrites_what_is_not_a_saved_plan(
+    project: Path, target: str, said: str
+) -> None:
+    """Once, `plan --out reconcile.state.json` replaced the state with a plan (without the
+    lock), and as root `--out /dev/full` replaced the device node with a file."""
+    write_state(3)
+    Path("notes.txt").write_text("keep me\n", encoding="utf-8")
+    Path("link.json").symlink_to("notes.txt")
+    os.mkfifo("fifo")
+    before = {
+        p: (p.lstat().st_mode, p.read_bytes() if p.is_file() else b"")
+        for p in [*project.rglob("*")]
+        if not p.is_fifo()
+    }
+
+    result = run("plan", "--out", target)
+
+    assert result.code == 1, result.output
+    assert said in result.stderr and "nothing was written" in result.stderr
+    after = {
+        p: (p.lstat().st_mode, p.read_bytes() if p.is_file() else b"")
+        for p in [*project.rglob("*")]
+        if not p.is_fifo()
+    }
+    assert after == before
 
 
 def test_a_plan_with_problems_is_not_saved(write_campaigns: WriteFiles) -> None:

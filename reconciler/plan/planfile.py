@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.config.campaign import SCHEMA_VERSION, Campaign
-from reconciler.config.files import Unreadable, read_regular
+from reconciler.config.files import Unreadable, kind, read_regular
 from reconciler.config.normalize import mask_url
 from reconciler.errors import Location, PlanError, Problem
 from reconciler.hints import SANDBOX_API_URL, Hints
@@ -66,8 +67,37 @@ def dumps(plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> str:
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def check_target(path: Path) -> None:
+    """Refuse to put a plan at `path` unless it is new or an earlier saved plan: the atomic
+    write replaces whatever the name held (the state file, a campaign file, a symbolic link,
+    a device node such as /dev/full when run as root), and nothing of that may be lost."""
+    if not str(path) or path.name in ("", ".", ".."):
+        raise PlanError(f"--out {str(path)!r}: give a file name for the plan; nothing was written")
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from None
+    what = "a folder" if stat.S_ISDIR(info.st_mode) else kind(info.st_mode)
+    if what is not None:
+        raise PlanError(
+            f"{path}: not a regular file but {what}; a plan is only written to a new file or "
+            "over an earlier saved plan; nothing was written: choose another path"
+        )
+    try:
+        load(path)
+    except PlanError:
+        raise PlanError(
+            f"{path}: the file exists and is not a plan saved by `reconcile plan --out`; it is "
+            "never overwritten (it may be the state or a campaign file); nothing was written: "
+            "choose another path, or remove the file first"
+        ) from None
+
+
 def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> None:
-    """Write a saved plan atomically."""
+    """Write a saved plan atomically, to a new file or over an earlier saved plan only."""
+    check_target(path)
     text = dumps(plan, campaigns, api_url)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
