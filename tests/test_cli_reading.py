@@ -33,6 +33,16 @@ READ_BAD = [
         edit("name: Spring promo", "name: Spring\x00promo"),
         at(1, 13, "(file)", "control character U+0000 is not allowed in YAML"),
     ),
+    case(  # looks like a reviewed comment on a terminal and in `git diff`; read as cps 1.50
+        "lone-cr-hides-a-value",
+        edit("cps: 1.03\n", "cps: 1.50\r# cps: 1.03  # reviewed\n"),
+        at(7, 10, "(file)", "a carriage return (CR) that is not part of a CRLF line end"),
+    ),
+    case(
+        "cr-line-ends",
+        VALID_CAMPAIGN.replace("\n", "\r"),
+        at(1, 19, "(file)", "a carriage return (CR) that is not part of a CRLF line end"),
+    ),
     case(
         "control-bel",
         edit("cidType: default", "cidType: def\x07ault"),

@@ -454,6 +454,26 @@ def fmt_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue().decode(), err.getvalue().decode()
 
 
+def test_fmt_leaves_a_file_with_lone_carriage_returns_as_it_is(
+    write_campaigns: WriteFiles,
+) -> None:
+    """CR line ends were rewritten to LF with stray CRs left behind, so `fmt --check` failed
+    again after `fmt`; a lone CR is now a problem of the file, which fmt never rewrites."""
+    root = write_campaigns(
+        {"cr.yaml": A_UNSORTED.replace("\n", "\r"), "hidden.yaml": "cps: 1.5\r# cps: 1\nname: A\n"}
+    )
+    before = snapshot(root)
+    for args in ((), ("--check",), ("--diff",)):
+        code, out, err = fmt_cli(*args)
+        assert code == 1 and out == "", args
+        assert [line.split(": error: ")[0] for line in err.splitlines()] == [
+            "campaigns/cr.yaml:1:10",
+            "campaigns/hidden.yaml:1:9",
+        ], err
+        assert "a carriage return (CR) that is not part of a CRLF line end" in err
+    assert snapshot(root) == before
+
+
 def test_fmt_keeps_crlf_line_endings_and_a_bom(write_campaigns: WriteFiles) -> None:
     root = write_campaigns(
         {

@@ -9,6 +9,9 @@ or into problems; it never raises for any input (spec 9.1). Here the bytes becom
 - characters YAML does not allow (control characters such as `\\x00`, `\\x07`, `\\x1c`),
   and those YAML 1.1 tools read as line breaks (U+0085, U+2028, U+2029), are refused where
   they stand: libyaml and ruamel would take the latter as line breaks, YAML 1.2 as text;
+- a carriage return that is not part of a CRLF line end (a lone CR, or a file with CR line
+  ends) is refused where it stands: a terminal and `git diff` draw what follows it over the
+  line, so a value can hide behind what looks like a comment;
 - a last line with no line break gets one: the end of the file ends the line, as in the YAML
   test suite (L24T, JEF9), so `a: |` over a last line `  x` is "x\n" as with a line break
   (libyaml and ruamel drop that line feed under clip and keep).
@@ -133,7 +136,11 @@ def load_bytes(raw: bytes, file: str, root: str = "mapping", *, fast: bool = Tru
     if bad:
         line, col = position(text, bad.start())
         return _fail(doc, line + 1, col + 1, _character_message(bad.group()))
-    if text and text[-1] not in "\n\r":
+    lone = _LONE_CR.search(text) if b"\r" in body else None
+    if lone:
+        line, col = position(text, lone.start())
+        return _fail(doc, line + 1, col + 1, _LONE_CR_MESSAGE)
+    if text and text[-1] != "\n":
         text += "\n"  # see the module docstring; no position moves
     try:
         doc.data, doc.keys, doc.values, doc.parser = yamlevents.compose(text, file, root, fast)
@@ -147,6 +154,17 @@ def load_bytes(raw: bytes, file: str, root: str = "mapping", *, fast: bool = Tru
             f"the YAML reader failed on this file ({type(exc).__name__}); please report it",
         )
     return doc
+
+
+# A carriage return that does not end a CRLF line: YAML reads a line break there, but a
+# terminal, a log and `git diff` show what follows it over the start of the same line, so
+# `cps: 1.50\r# cps: 1.02` looks like a comment and is read as `cps: 1.50`.
+_LONE_CR = re.compile("\r(?!\n)")
+_LONE_CR_MESSAGE = (
+    "a carriage return (CR) that is not part of a CRLF line end: a terminal and `git diff` "
+    "show what follows it over the start of the line, hiding what the line holds; save the "
+    "file with LF or CRLF line ends"
+)
 
 
 def _fail(doc: Document, line: int, col: int, message: str) -> Document:
