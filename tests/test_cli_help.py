@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -167,6 +168,23 @@ def test_state_commands_complete_the_keys_in_the_state(repo: Path) -> None:
         "2030/spring-promo",
         "survey/nps-q3",
     ]
+
+
+def test_keys_the_shell_would_need_quoted_are_never_offered(repo: Path) -> None:
+    """The shell puts a completion on the command line unquoted: a state key holding
+    `$(touch PWN)`, a newline or an escape character went there raw (a state is anyone's)."""
+    store = FileStore(repo / "reconcile.state.json")
+    with store.lock("test"):
+        state = store.read()
+        entry = state.campaigns["survey/nps-q3"]
+        hostile = ["evil\nplain,$(touch PWN)\x1b[31m", "s p", "s'q", "s`x`"]
+        store.write(replace(state, campaigns={**state.campaigns, **dict.fromkeys(hostile, entry)}))
+    (repo / "campaigns" / "a b.yaml").write_text("name: x\n", encoding="utf-8")
+
+    assert complete("state", "show", "") == ["2030/spring-promo", "survey/nps-q3"]
+    assert complete("state", "rm", "s") == ["survey/nps-q3"]
+    assert "a b" not in complete("plan", "--target", "")
+    assert complete("plan", "--target", "a") == []
 
 
 def test_completion_never_fails_and_never_queries_a_database(

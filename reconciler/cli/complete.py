@@ -2,19 +2,30 @@
 
 A completion runs on every Tab press, in whatever folder the user is in: it reads only the
 campaigns folder's file names and a state file, never a database, and never fails or prints.
-Anything it cannot read simply completes nothing.
+Anything it cannot read simply completes nothing; a key that would need quoting is not offered.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
 
 
 def _matching(keys: list[str], incomplete: str) -> list[str]:
-    return sorted(k for k in keys if k.startswith(incomplete))
+    """The keys that start with `incomplete` and can stand on a command line as they are: a
+    key the shell would need quoted (a space, `$(...)`, a quote) or that no campaign file can
+    have (a newline, an escape character: state keys are anyone's) is never offered, since
+    the shell puts a completion on the command line unquoted."""
+    from reconciler.config.discovery import key_problem
+
+    return sorted(
+        k
+        for k in keys
+        if k.startswith(incomplete) and shlex.quote(k) == k and key_problem(k) is None
+    )
 
 
 def _campaign_keys(ctx: click.Context) -> list[str]:
