@@ -290,20 +290,25 @@ def test_escaped_is_plain_for_plain_names() -> None:
     assert escaped("a\\b\n") == "a\\\\b\\n"
 
 
-def test_unsafe_keys_in_moved_yaml_are_errors(write_campaigns: WriteFiles) -> None:
-    root = write_campaigns(
-        {"a.yaml": VALID_CAMPAIGN, "_moved.yaml": '- {from: "old\\n::warning::x", to: a}\n'}
-    )
+@pytest.mark.parametrize(
+    ("old", "said"),
+    [
+        ('"old\\n::warning::x"', "old\\n::warning::x is not a campaign key: it has a character"),
+        ("../x", "../x is not a campaign key: it is not a relative path below the campaigns"),
+        ("x.yaml", "x.yaml is not a campaign key: a key is the file's path without .yaml (x)"),
+        ("_drafts/x", "_drafts/x is not a campaign key: a name or folder starting with _ or ."),
+    ],
+)
+def test_keys_no_campaign_can_have_in_moved_yaml_are_errors(
+    write_campaigns: WriteFiles, old: str, said: str
+) -> None:
+    """`from: ../x` or `from: x.yaml` was accepted silently (it can never match a file)."""
+    root = write_campaigns({"a.yaml": VALID_CAMPAIGN, "_moved.yaml": f"- {{from: {old}, to: a}}\n"})
 
     problems = problems_of(root)
 
-    assert problems == [
-        (
-            "campaigns/_moved.yaml",
-            "old\\n::warning::x is not a campaign key: keys hold no control characters, "
-            "backticks, angle brackets or ampersands",
-        )
-    ]
+    assert len(problems) == 1 and problems[0][0] == "campaigns/_moved.yaml", problems
+    assert problems[0][1].startswith(said), problems
 
 
 # --- letter case ---------------------------------------------------------------------------

@@ -348,14 +348,14 @@ def load_moves(path: Path, keys: set[str]) -> tuple[list[Move], list[Problem]]:
                 Problem(doc.at((i, bad)), f"[{i}].{bad}", "expected a campaign key (text)")
             )
             continue
-        unsafe = next((k for k in ("from", "to") if UNSAFE.search(item[k])), None)
+        why = {k: key_problem(item[k]) for k in ("from", "to")}
+        unsafe = next((k for k in ("from", "to") if why[k] is not None), None)
         if unsafe:
             problems.append(
                 Problem(
                     doc.at((i, unsafe)),
                     f"[{i}].{unsafe}",
-                    f"{escaped(item[unsafe])} is not a campaign key: keys hold no control "
-                    "characters, backticks, angle brackets or ampersands",
+                    f"{escaped(item[unsafe])} is not a campaign key: {why[unsafe]}",
                 )
             )
             continue
