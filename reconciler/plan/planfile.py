@@ -5,6 +5,7 @@ lineage and serial, the api_url, the tool version, the schema version and the op
 made with. `load` refuses a plan file whose structure was tampered with (`check_shape`: every
 field apply reads, with its type) before anything reads it; `check_fresh` compares the binding
 with what is on disk now and refuses a stale plan with a message that says what changed.
+Reading one back for `show` (`to_plan`) is in `saved`.
 """
 
 from __future__ import annotations
@@ -22,22 +23,11 @@ from reconciler import __version__
 from reconciler.config.campaign import SCHEMA_VERSION, Campaign
 from reconciler.config.files import Unreadable, kind, read_regular
 from reconciler.config.normalize import mask_url
-from reconciler.errors import Location, PlanError, Problem
-from reconciler.hints import SANDBOX_API_URL, Hints
-from reconciler.plan.diff import FieldChange
-from reconciler.plan.plan import (
-    ACTION_TYPES,
-    DEFAULT_MAX_CREATES,
-    DEFAULT_TIMEZONE,
-    Action,
-    Create,
-    InDoubt,
-    Moved,
-    Plan,
-    PlanOptions,
-    Replace,
-)
+from reconciler.errors import PlanError
+from reconciler.hints import SANDBOX_API_URL
+from reconciler.plan.plan import ACTION_TYPES, DEFAULT_MAX_CREATES, Plan, PlanOptions
 from reconciler.plan.render.plan_text import data as plan_data
+from reconciler.plan.saved import to_plan as to_plan  # `show` reads a plan back through here
 from reconciler.state.model import MAX_SERIAL, State, parse_json
 
 KIND = "reconcile-plan"
@@ -328,137 +318,3 @@ def _new_plan(options: PlanOptions, path: Path | str) -> str:
 
 def _action_id(action: dict[str, Any]) -> tuple[Any, ...]:
     return (action.get("action"), action.get("fingerprint"), action.get("from"))
-
-
-# --- reading a saved plan back (`reconcile show PLANFILE`) ----------------------------------
-
-_KINDS = {t.name: t for t in ACTION_TYPES}
-_CHANGE_KINDS = ("added", "removed", "changed")
-_LEVELS = ("error", "warning")
-
-
-class _Reader:
-    """Typed access to a saved plan's JSON; anything unexpected is a PlanError naming where."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = path
-
-    def fail(self, where: str, expected: str) -> PlanError:
-        return PlanError(
-            f"{self.path}: not a reconcile plan file this version can read ({where}: expected "
-            f"{expected}); make it again with `reconcile plan --out`"
-        )
-
-    def get(self, record: dict[str, Any], key: str, where: str, kind: Any, what: str) -> Any:
-        value = record.get(key)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise self.fail(f"{where}.{key}" if where else key, what)
-        return value
-
-    def text(self, record: dict[str, Any], key: str, where: str) -> str | None:
-        value: str | None = self.get(record, key, where, (str, type(None)), "text or null")
-        return value
-
-
-def to_plan(body: dict[str, Any], path: Path | str) -> Plan:
-    """The plan a saved plan holds (what `load` returned), to render as `plan` did."""
-    read = _Reader(path)
-    bound = read.get(body, "binding", "", dict, "an object")
-    options = PlanOptions(
-        tuple(str(k) for k in read.get(bound, "targets", "binding", list, "a list")),
-        tuple(str(k) for k in read.get(bound, "replace", "binding", list, "a list")),
-        read.get(bound, "max_creates", "binding", int, "a number"),
-        str(bound.get("timezone") or DEFAULT_TIMEZONE),  # older saved plans have none
-        hints=Hints(sandbox=bound.get("api_url") == SANDBOX_API_URL),
-    )
-    state = read.get(body, "state", "", dict, "an object")
-    actions = read.get(body, "actions", "", list, "a list")
-    return Plan(
-        tuple(_action(read, record, f"actions[{i}]") for i, record in enumerate(actions)),
-        read.text(state, "lineage", "state"),
-        read.get(state, "serial", "state", int, "a number"),
-        options,
-    )
-
-
-def _action(read: _Reader, record: Any, where: str) -> Action:
-    if not isinstance(record, dict):
-        raise read.fail(where, "an object")
-    name = read.get(record, "action", where, str, "an action name")
-    kind = _KINDS.get(name)
-    if kind is None:
-        raise read.fail(f"{where}.action", f"one of {', '.join(_KINDS)}")
-    payload = record.get("payload")
-    if payload is not None and not isinstance(payload, dict):
-        raise read.fail(f"{where}.payload", "an object or null")
-    common: dict[str, Any] = {
-        "key": read.get(record, "key", where, str, "text"),
-        "source": read.text(record, "source", where),
-        "fingerprint": read.text(record, "fingerprint", where),
-        "identity": read.text(record, "identity", where),
-        "payload": _in_api_order(payload),
-        "diff": tuple(
-            _change(read, c, f"{where}.diff[{i}]")
-            for i, c in enumerate(read.get(record, "diff", where, list, "a list"))
-        ),
-        "policy": tuple(
-            _problem(read, p, f"{where}.policy[{i}]")
-            for i, p in enumerate(record.get("policy") or [])
-        ),
-    }
-    if kind in (Create, Replace):
-        common["duplicate_of"] = read.text(record, "duplicate_of", where)
-        by = record.get("duplicate_by")
-        if by not in (None, "payload", "name"):
-            raise read.fail(f"{where}.duplicate_by", "payload, name or null")
-        common["duplicate_by"] = by
-    if kind is Moved:
-        common["old_key"] = read.get(record, "from", where, str, "text")
-    if kind is InDoubt:
-        common["since"] = read.get(record, "since", where, str, "text")
-        common["old_key"] = read.text(record, "from", where) or ""
-    action: Action = kind(**common)
-    return action
-
-
-def _in_api_order(payload: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The payload with its fields in the API page's order, as `plan` shows them (a saved plan
-    sorts them); as it is when it is not a payload this version validates the same."""
-    if payload is None:
-        return None
-    from pydantic import ValidationError
-
-    from reconciler.config.models import payload_of
-
-    try:
-        ordered = payload_of(payload)
-    except (ValidationError, ValueError, TypeError):
-        return payload
-    return ordered if ordered == payload else payload
-
-
-def _change(read: _Reader, record: Any, where: str) -> FieldChange:
-    if not isinstance(record, dict) or record.get("kind") not in _CHANGE_KINDS:
-        raise read.fail(where, "a change with a kind: added, removed or changed")
-    return FieldChange(
-        read.get(record, "path", where, str, "text"),
-        record["kind"],
-        record.get("old"),
-        record.get("new"),
-    )
-
-
-def _problem(read: _Reader, record: Any, where: str) -> Problem:
-    if not isinstance(record, dict) or record.get("level") not in _LEVELS:
-        raise read.fail(where, "a problem with a level: error or warning")
-    location = Location(
-        read.get(record, "file", where, str, "text"),
-        read.get(record, "line", where, int, "a number"),
-        read.get(record, "column", where, int, "a number"),
-    )
-    return Problem(
-        location,
-        read.get(record, "path", where, str, "text"),
-        read.get(record, "message", where, str, "text"),
-        record["level"],
-    )
