@@ -45,10 +45,12 @@ def validate(campaigns_dir: Path, fmt: str, timezone: str, paths: tuple[Path, ..
     late = past_starts(config.campaigns.values(), timezone, datetime.now(UTC))
     problems = sorted(config.problems + late)
     valid = list(config.campaigns)
+    given = 0  # distinct files named: one named twice, or spelled two ways, counts once
     if paths:
         chosen = select(discover(campaigns_dir), campaigns_dir, paths)
         problems = sorted(chosen.only(problems) + chosen.problems)
         valid = [key for key in valid if key in chosen.keys]
+        given = len(chosen.given)
     errors = [p for p in problems if p.level == "error"]
     out = render_problems.FORMATS[fmt](problems)
     if fmt == "json":
@@ -64,7 +66,7 @@ def validate(campaigns_dir: Path, fmt: str, timezone: str, paths: tuple[Path, ..
             click.echo(f"error: {len(errors)} problem(s) in {files} file(s).", err=True)
         raise SystemExit(1)
     if fmt == "text":
-        checked = f"{len(paths)} file(s) checked: " if paths else ""
+        checked = f"{given} file(s) checked: " if paths else ""
         click.echo(f"{checked}{len(valid)} campaign(s) valid.")
 
 
