@@ -219,7 +219,7 @@ READ_BAD = [
     case(
         "seconds-1e308",
         edit("fullListTime: 30", "fullListTime: 1e308"),
-        at(10, 17, "additionalOptions.fullListTime", "expected an integer, got 1e+308"),
+        at(10, 17, "additionalOptions.fullListTime", "must be at most 2147483647, got 1e+308"),
     ),
     case(
         "seconds-over-int32",

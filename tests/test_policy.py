@@ -479,7 +479,7 @@ def problems_of(
                 1,
                 17,
                 "maxCallsPerDay",
-                "expected a whole number of calls, at least 1, e.g. 6, got 0",
+                "expected a whole number of calls from 1 to 2147483647, e.g. 6, got 0",
             ),
         ),
         (
@@ -488,7 +488,7 @@ def problems_of(
                 1,
                 17,
                 "maxCallsPerDay",
-                "expected a whole number of calls, at least 1, e.g. 6, got true",
+                "expected a whole number of calls from 1 to 2147483647, e.g. 6, got true",
             ),
         ),
         *(
@@ -498,7 +498,7 @@ def problems_of(
                     1,
                     17,
                     "maxCallsPerDay",
-                    f"expected a whole number of calls, at least 1, e.g. 6, got {shown}",
+                    f"expected a whole number of calls from 1 to 2147483647, e.g. 6, got {shown}",
                 ),
             )
             for text, shown in ((".inf", "inf"), ("-.inf", "-inf"), (".nan", "nan"), ("2.5", "2.5"))

@@ -34,6 +34,8 @@ from pydantic_core import PydanticCustomError
 
 from reconciler.config import normalize
 from reconciler.config.campaign import Campaign as Campaign  # re-exported
+from reconciler.config.scalars import INT_MAX as INT_MAX  # re-exported
+from reconciler.config.scalars import whole
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 URL_PATTERN = r"^https?://[^\s/?#@]+(@[^\s/?#]+)?(/[^\s]*)?$"
@@ -43,16 +45,21 @@ START_MOMENT_PATTERN = (
 SECONDS_OF_DAY_MAX = 86399
 
 
-INT_MAX = 2**31 - 1  # every count and duration the API takes; 1e308 seconds is a mistake
-_EXACT_FLOAT = 2**53  # above it a float is no longer the whole number that was written
+def _to_int(low: int, high: int) -> BeforeValidator:
+    """JSON (and JSON Schema's "integer") treat 30.0 as the integer 30; so do we. A float too
+    large to be the whole number written (1e30, 1e308) is refused by the bound it is beyond;
+    inf, nan and 2.5 stay floats, so the error shows them as written ("expected an integer")."""
 
+    def convert(value: Any) -> Any:
+        number = whole(value)
+        if number is not None:
+            return number
+        if isinstance(value, float) and value.is_integer():  # +-1e30 ... +-1e308
+            kind, bound = ("less_than_equal", "le") if value > 0 else ("greater_than_equal", "ge")
+            raise PydanticCustomError(kind, "out of bounds", {bound: high if value > 0 else low})
+        return value
 
-def _integral_float_to_int(value: Any) -> Any:
-    # JSON (and JSON Schema's "integer") treat 30.0 as the integer 30; so do we. inf, nan
-    # and 1e308 stay floats, so the error shows them as written ("expected an integer").
-    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_FLOAT:
-        return int(value)
-    return value
+    return BeforeValidator(convert)
 
 
 def _check_cps(value: float) -> float:
@@ -77,11 +84,10 @@ def _check_start_moment(value: str) -> str:
     return value
 
 
-_ToInt = BeforeValidator(_integral_float_to_int)
 Uuid = Annotated[str, Field(pattern=UUID_PATTERN, json_schema_extra={"format": "uuid"})]
-Seconds = Annotated[int, Field(ge=0, le=INT_MAX), _ToInt]
-Count = Annotated[int, Field(ge=1, le=INT_MAX), _ToInt]
-TimeOfDay = Annotated[int, Field(ge=0, le=SECONDS_OF_DAY_MAX), _ToInt]
+Seconds = Annotated[int, Field(ge=0, le=INT_MAX), _to_int(0, INT_MAX)]
+Count = Annotated[int, Field(ge=1, le=INT_MAX), _to_int(1, INT_MAX)]
+TimeOfDay = Annotated[int, Field(ge=0, le=SECONDS_OF_DAY_MAX), _to_int(0, SECONDS_OF_DAY_MAX)]
 Url = Annotated[str, Field(pattern=URL_PATTERN, json_schema_extra={"format": "uri"})]
 Cps = Annotated[
     float,

@@ -24,12 +24,14 @@ from typing import Any
 from reconciler.config import normalize
 from reconciler.config.discovery import display
 from reconciler.config.policy import DEFAULT, Policy
+from reconciler.config.scalars import INT_MAX, whole
 from reconciler.config.yamlio import Document, FieldPath, display_path, load_file, visible
 from reconciler.errors import Problem
 
 SCHEMA_FILE = "policy.schema.json"
 LEVELS = ("error", "warning")
 TIME_TEXT = 'expected a time of day as text "HH:MM", e.g. "08:00"'
+CALLS_TEXT = f"expected a whole number of calls from 1 to {INT_MAX}, e.g. 6"
 RATE_TEXT = 'expected a rate text "N/s" (N calls per second) or "1/Ns", N from 1 to 99, e.g. "10/s"'
 DEFAULT_FROM = normalize.time_meaning(DEFAULT.calling_from)
 DEFAULT_TO = normalize.time_meaning(DEFAULT.calling_to)
@@ -66,10 +68,11 @@ def load_policy(path: Path | None) -> tuple[Policy, list[Problem]]:
             else:
                 reader.bad((key,), RATE_TEXT)
         elif key == "maxCallsPerDay":
-            if _whole(value) and value >= 1:
-                policy = replace(policy, max_calls_per_day=int(value))
+            calls = whole(value)
+            if calls is not None and 1 <= calls <= INT_MAX:
+                policy = replace(policy, max_calls_per_day=calls)
             else:
-                reader.bad((key,), "expected a whole number of calls, at least 1, e.g. 6")
+                reader.bad((key,), CALLS_TEXT)
         elif key == "level":
             if value in LEVELS:
                 policy = replace(policy, level=value)
@@ -134,14 +137,6 @@ class _Reader:
         return replace(policy, calling_from=times["from"], calling_to=times["to"]) if ok else policy
 
 
-def _whole(value: Any) -> bool:
-    # As for campaign fields (and JSON Schema's "integer"): 6.0 is the whole number 6; inf
-    # and nan are not whole numbers (int() of them raises).
-    if isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _plain(value: Any) -> str:
     if value is None:
         return "null"
@@ -185,6 +180,7 @@ def schema() -> dict[str, Any]:
                 "description": KEYS["maxCallsPerDay"],
                 "type": "integer",
                 "minimum": 1,
+                "maximum": INT_MAX,
                 "default": DEFAULT.max_calls_per_day,
             },
             "level": {

@@ -64,5 +64,24 @@ def _number(text: str, convert: Callable[[str], Any]) -> Any:
         )
     value = convert(text)
     if value in (float("inf"), float("-inf")):
-        raise ScalarError(f"the number {text} is too large; write .inf if you mean infinity")
+        # No field takes infinity, so the message does not suggest `.inf`.
+        raise ScalarError(
+            f"the number {text} is too large to read (the largest is about 1.8e308); quote it "
+            "if it is text"
+        )
     return value
+
+
+INT_MAX = 2**31 - 1  # the bound of every count and duration (the API's 32-bit integers)
+EXACT_FLOAT = 2**53  # above it a float is no longer the whole number that was written
+
+
+def whole(value: Any) -> int | None:
+    """`value` as a whole number: an integer (`6`, `0x1F`), or a float with nothing after the
+    point that is exactly the number written (`6.0`, `1e5`: JSON and JSON Schema's "integer"
+    read them so); None otherwise (`2.5`, `true`, `.inf`, `1e30`)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) <= EXACT_FLOAT else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
