@@ -72,21 +72,28 @@ def read_regular(path: str | os.PathLike[str], limit: int, where: str = CAMPAIGN
             raise Unreadable(special_message(what, where))
         if info.st_size > limit:
             raise Unreadable(over_limit(info.st_size, limit))
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise Unreadable(over_limit(size, limit, more=True))
-        return b"".join(chunks)
+        data = _read_upto(fd, limit)
+        if len(data) > limit:
+            raise Unreadable(over_limit(len(data), limit, more=True))
+        return data
     except OSError as exc:
         raise Unreadable(f"cannot read file: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def _read_upto(fd: int, limit: int) -> bytes:
+    """At most `limit + 1` bytes of `fd` (one more than allowed tells a file over the limit,
+    whatever size it reports: /dev/zero reports 0)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = os.read(fd, limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def over_limit(size: int, limit: int, more: bool = False) -> str:
@@ -128,12 +135,7 @@ def read_bounded(path: str | os.PathLike[str], limit: int, *, follow: bool = Tru
         what = kind(info.st_mode)
         if what is not None:
             raise Unreadable(f"it is {what}, not a regular file")
-        data = b""
-        while len(data) <= limit:
-            chunk = os.read(fd, limit + 1 - len(data))
-            if not chunk:
-                break
-            data += chunk
+        data = _read_upto(fd, limit) if info.st_size <= limit else b""
         if len(data) > limit or info.st_size > limit:
             raise Unreadable(f"it is larger than {limit // 1024} KiB")
         return data
