@@ -262,6 +262,23 @@ def test_show_refuses_a_broken_or_foreign_plan_file(
     assert "internal error" not in result.stderr
 
 
+def test_a_tampered_plan_is_refused_with_a_plan_command_that_works_as_printed(
+    applied: Path,
+) -> None:
+    assert run("plan", "--sandbox", "--out", "p.json").code == 0
+    body = json.loads(Path("p.json").read_text(encoding="utf-8"))
+    body["binding"]["targets"] = "a"
+    Path("p.json").write_text(json.dumps(body), encoding="utf-8")
+
+    refused = run("apply", "--sandbox", "p.json")
+
+    assert refused.code == 1 and "`binding.targets` must be a list" in refused.stderr
+    [again] = re.findall(r"`(reconcile plan [^`]*)`", refused.stderr)
+    assert again == "reconcile plan --sandbox --out p.json"
+    assert run(*again.split()[1:]).code == 0  # as printed: the plan is made again
+    assert run("apply", "--sandbox", "--auto-approve", "p.json").code == 0
+
+
 # --- item 6: wording ----------------------------------------------------------------------
 
 

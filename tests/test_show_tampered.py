@@ -135,7 +135,9 @@ def refused_or_shown(results: list[tuple[int, str, str]]) -> None:
         else:
             assert (code, stdout) == (1, ""), stderr
             assert stderr.startswith("error: plan.json: not a "), stderr
-            assert stderr.endswith("`reconcile plan --out`\n") or "Make the plan again" in stderr
+            assert stderr.endswith("make it again with `reconcile plan --out plan.json`\n") or (
+                "Make the plan again with `reconcile plan --out plan.json` and review it" in stderr
+            )
 
 
 def test_the_untampered_plan_shows_every_action(workdir: Path, saved: dict[str, Any]) -> None:
@@ -198,5 +200,5 @@ def test_a_field_the_renderers_need_an_object_or_list_in_is_refused_by_name(
         assert (code, stdout) == (1, "")
         assert stderr == (
             "error: plan.json: not a reconcile plan file this version can read (actions[0]."
-            f"{field}: expected {expected}); make it again with `reconcile plan --out`\n"
+            f"{field}: expected {expected}); make it again with `reconcile plan --out plan.json`\n"
         )

@@ -145,7 +145,7 @@ def apply(
     url = api_url_of(api_url, sandbox)
     if planfile is not None:
         _refuse_plan_flags(planfile, targets, replace)
-    saved = planfiles.load(planfile) if planfile is not None else None
+    saved = planfiles.load(planfile, hints()) if planfile is not None else None
     if saved is not None:
         bound = saved["binding"]
         targets, replace = tuple(bound["targets"]), tuple(bound["replace"])

@@ -18,7 +18,7 @@ from reconciler.cli.options import (
     github_actions,
     plan_options,
 )
-from reconciler.cli.output import say
+from reconciler.cli.output import hints, say
 from reconciler.errors import InputError, ReconcileError
 
 FORMAT = click.option(
@@ -140,8 +140,8 @@ def show(planfile: Path, fmt: str, summary: bool, no_color: bool) -> None:
     from reconciler.plan import planfile as planfiles
 
     _check_summary(fmt, summary)
-    body = planfiles.load(planfile)
-    the_plan = planfiles.to_plan(body, planfile)
+    body = planfiles.load(planfile, hints())
+    the_plan = planfiles.to_plan(body, planfile, hints())
     bound = body["binding"]
     say(
         f"{planfile}: a plan for {bound.get('api_url')}, made by reconcile "

@@ -24,7 +24,7 @@ from reconciler.config.campaign import SCHEMA_VERSION, Campaign
 from reconciler.config.files import Unreadable, kind, read_regular
 from reconciler.config.normalize import mask_url
 from reconciler.errors import PlanError
-from reconciler.hints import SANDBOX_API_URL
+from reconciler.hints import SANDBOX_API_URL, Hints
 from reconciler.plan.plan import ACTION_TYPES, DEFAULT_MAX_CREATES, Plan, PlanOptions
 from reconciler.plan.render.plan_text import data as plan_data
 from reconciler.plan.saved import to_plan as to_plan  # `show` reads a plan back through here
@@ -75,14 +75,22 @@ def check_target(path: Path) -> None:
             f"{path}: not a regular file but {what}; a plan is only written to a new file or "
             "over an earlier saved plan; nothing was written: choose another path"
         )
-    try:
-        load(path)
-    except PlanError:
+    if not _is_saved_plan(path):
         raise PlanError(
             f"{path}: the file exists and is not a plan saved by `reconcile plan --out`; it is "
             "never overwritten (it may be the state or a campaign file); nothing was written: "
             "choose another path, or remove the file first"
-        ) from None
+        )
+
+
+def _is_saved_plan(path: Path) -> bool:
+    """Whether `path` holds a plan `plan --out` wrote: a JSON object of its kind (a stale,
+    newer or tampered one included: making the plan again is how to replace it)."""
+    try:
+        body = parse_json(read_regular(path, MAX_PLAN_BYTES, "as plan files").decode("utf-8"))
+    except (Unreadable, ValueError):
+        return False
+    return isinstance(body, dict) and body.get("kind") == KIND
 
 
 def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> None:
@@ -105,7 +113,7 @@ def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -
         raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from None
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path, hints: Hints | None = None) -> dict[str, Any]:
     """Read a saved plan; refuse a broken, foreign, newer or tampered one (`check_shape`)."""
     try:  # a regular file, bounded: a FIFO or /dev/zero never hangs or fills memory
         raw = read_regular(path, MAX_PLAN_BYTES, "as plan files")
@@ -127,9 +135,10 @@ def load(path: Path) -> dict[str, Any]:
         raise PlanError(f"{path}: plan format {shown} is not supported")
     problem = check_shape(body)
     if problem is not None:
+        again = (hints or Hints()).command("plan", flags=[("--out", str(path))])
         raise PlanError(
-            f"{path}: not a usable plan file: {problem}; it was changed since `reconcile plan "
-            "--out` wrote it. Make the plan again and review it"
+            f"{path}: not a usable plan file: {problem}; it was changed after it was saved. "
+            f"Make the plan again with `{again}` and review it"
         )
     return body
 

@@ -37,13 +37,14 @@ _LEVELS = ("error", "warning")
 class _Reader:
     """Typed access to a saved plan's JSON; anything unexpected is a PlanError naming where."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, hints: Hints) -> None:
         self.path = path
+        self.again = hints.command("plan", flags=[("--out", str(path))])
 
     def fail(self, where: str, expected: str) -> PlanError:
         return PlanError(
             f"{self.path}: not a reconcile plan file this version can read ({where}: expected "
-            f"{expected}); make it again with `reconcile plan --out`"
+            f"{expected}); make it again with `{self.again}`"
         )
 
     def get(self, record: dict[str, Any], key: str, where: str, kind: Any, what: str) -> Any:
@@ -57,9 +58,9 @@ class _Reader:
         return value
 
 
-def to_plan(body: dict[str, Any], path: Path | str) -> Plan:
+def to_plan(body: dict[str, Any], path: Path | str, hints: Hints | None = None) -> Plan:
     """The plan a saved plan holds (what `load` returned), to render as `plan` did."""
-    read = _Reader(path)
+    read = _Reader(path, hints or Hints())
     bound = read.get(body, "binding", "", dict, "an object")
     options = PlanOptions(
         tuple(str(k) for k in read.get(bound, "targets", "binding", list, "a list")),
