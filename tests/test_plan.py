@@ -635,3 +635,18 @@ def test_replaces_count_against_max_creates() -> None:
 def test_the_plan_is_never_blocked_by_max_creates_itself() -> None:
     plan = plan_of([campaign(f"k{i}") for i in range(5)], max_creates=0)
     assert len(plan.creates) == 5 and not plan.problems
+
+
+@pytest.mark.parametrize(
+    "old", ["survey/nps-q3", "null", "~", "true", "1.5", "0x10", "#c", "x #y", "a, b", " ", "-x"]
+)
+def test_the_moved_line_a_message_suggests_reads_back_as_those_keys(old: str) -> None:
+    """`- {from: null, to: k}` was suggested for the key `null` (read back: no key at all)."""
+    from reconciler.config.yamlio import load_bytes
+    from reconciler.plan.plan import moved_line
+
+    line = moved_line(old, "survey/nps-q3-v2")
+    doc = load_bytes(line.encode() + b"\n", "_moved.yaml", root="list")
+
+    assert not doc.problems, (line, doc.problems)
+    assert doc.data == [{"from": old, "to": "survey/nps-q3-v2"}], line

@@ -34,6 +34,7 @@ from reconciler.plan.plan import (
     Replace,
     allow_command,
     guard_message,
+    moved_line,
 )
 from reconciler.state.model import State
 
@@ -149,7 +150,7 @@ def remote_duplicate_message(
     fix = (
         f"halt it on the platform and run `{allow}`, or give {key} another name"
         if owner.replaced
-        else f"if the file was renamed, add `- {{from: {old}, to: {key}}}` to _moved.yaml in "
+        else f"if the file was renamed, add `{moved_line(old, key)}` to _moved.yaml in "
         f"the campaigns folder, or run `{options.command('state mv', old, key)}`; if a second "
         f"task is really wanted, run `{allow}`"
     )

@@ -8,6 +8,8 @@ record; renderers and the saved plan read those records and never recompute.
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from reconciler.config.campaign import Campaign, name_key
 from reconciler.config.discovery import Move
+from reconciler.config.scalars import ScalarError, resolve_plain
 from reconciler.errors import Location, PlanError, Problem
 from reconciler.hints import Flag, Hints
 from reconciler.plan.diff import FieldChange, field_diff
@@ -259,6 +262,23 @@ class Plan:
                 )
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+
+
+def moved_line(old: str, new: str) -> str:
+    """The `_moved.yaml` line that moves `old` to `new`, each key quoted unless YAML reads it
+    plain as that very text (`null`, `1.5`, `#c` or `a, b` would be read as something else)."""
+
+    def key(text: str) -> str:
+        try:
+            plain = _PLAIN_KEY.fullmatch(text) and resolve_plain(text) == text
+        except ScalarError:
+            plain = False
+        return text if plain else json.dumps(text, ensure_ascii=False)
+
+    return f"- {{from: {key(old)}, to: {key(new)}}}"
+
+
 def guard_message(action: Action, options: PlanOptions) -> str:
     """Why apply refuses a flagged create, with the fix (one sentence each)."""
     assert isinstance(action, Create | Replace) and action.duplicate_of
@@ -277,7 +297,7 @@ def guard_message(action: Action, options: PlanOptions) -> str:
     return (
         f"{key} has {same} {old} in the state (a probable rename): {verb} it would "
         f"start a second task with that name and call everyone again. If the file was renamed, "
-        f"add `- {{from: {old}, to: {key}}}` to _moved.yaml in the campaigns folder, or run "
+        f"add `{moved_line(old, key)}` to _moved.yaml in the campaigns folder, or run "
         f"`{options.command('state mv', old, key)}`; if a second task is really wanted, run "
         f"`{allow_command(action, options)}`"
     )

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.plan.plan import Action, Create, Plan, PlanOptions, Replace, allow_command
+from reconciler.plan.plan import (
+    Action,
+    Create,
+    Plan,
+    PlanOptions,
+    Replace,
+    allow_command,
+    moved_line,
+)
 from reconciler.plan.render import common, escape
 from reconciler.plan.render.problems import github_command
 
@@ -37,7 +45,7 @@ def block(action: Action, options: PlanOptions) -> list[str]:
         )
         lines.append(
             f"  PROBABLE RENAME: {same} {old} in the state; if the file was renamed, add "
-            f"`- {{from: {old}, to: {key}}}` to _moved.yaml or run "
+            f"`{moved_line(old, key)}` to _moved.yaml or run "
             f"`{options.command('state mv', old, key)}` (apply refuses this {action.name}; "
             f"if a second task is really wanted: `{allow_command(action, options)}`)"
         )
