@@ -241,7 +241,7 @@ PLAN_HEAD = (  # a saved plan's head whose binding has every field `planfile.che
             "replace, drift, moved, in_doubt, orphan, unchanged",
         ),
         (
-            PLAN_HEAD + b'"actions": [{"key": "a", "action": "create", "source": null, '
+            PLAN_HEAD + b'"actions": [{"key": "a", "action": "orphan", "source": null, '
             b'"fingerprint": null, "diff": "x", "payload": {}}]}',
             "(actions[0].diff: expected a list)",
         ),
@@ -277,6 +277,27 @@ def test_a_tampered_plan_is_refused_with_a_plan_command_that_works_as_printed(
     assert again == "reconcile plan --sandbox --out p.json"
     assert run(*again.split()[1:]).code == 0  # as printed: the plan is made again
     assert run("apply", "--sandbox", "--auto-approve", "p.json").code == 0
+
+
+def test_apply_refuses_a_saved_plan_whose_payload_was_changed(applied: Path) -> None:
+    """`show` printed the changed payload while apply sent the campaign file's."""
+    edit_file = Path("campaigns/a.yaml")
+    edit_file.write_text(campaign("A2"), encoding="utf-8")
+    assert run("plan", "--sandbox", "--replace", "a", "--out", "p.json").code == 0
+    body = json.loads(Path("p.json").read_text(encoding="utf-8"))
+    [replace] = [a for a in body["actions"] if a["key"] == "a"]
+    replace["payload"]["name"] = "Harmless test"
+    Path("p.json").write_text(json.dumps(body), encoding="utf-8")
+    before = SANDBOX_STATE.read_bytes()
+
+    shown, applied_plan = (
+        run("show", "p.json"),
+        run("apply", "--sandbox", "--auto-approve", "p.json"),
+    )
+
+    for result in (shown, applied_plan):
+        assert result.code == 1 and "payload` does not match its fingerprint" in result.stderr
+    assert SANDBOX_STATE.read_bytes() == before
 
 
 # --- item 6: wording ----------------------------------------------------------------------

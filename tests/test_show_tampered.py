@@ -110,11 +110,15 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert create["payload"] == PAYLOAD  # so FIELDS name every field the plan holds
     create["policy"] = [POLICY]
     body["actions"] += [
-        {**create, "key": "b", "action": "replace", "identity": "7", "diff": [CHANGE]},
-        {**create, "key": "c", "action": "in_doubt", "since": "2099-01-01T00:00:00Z"},
-        {**create, "key": "d", "action": "moved", "from": "old-d"},
+        {**copy.deepcopy(create), "key": k, **extra}  # no payload shared between actions
+        for k, extra in (
+            ("b", {"action": "replace", "identity": "7", "diff": [CHANGE]}),
+            ("c", {"action": "in_doubt", "since": "2099-01-01T00:00:00Z"}),
+            ("d", {"action": "moved", "from": "old-d"}),
+        )
     ]
     body["actions"][2]["from"] = "old-c"
+    body["binding"]["campaigns"].update(dict.fromkeys("bcd", create["fingerprint"]))
     return body
 
 
@@ -189,16 +193,38 @@ def test_a_binding_or_state_field_of_another_type_is_refused_or_shown(
 def test_a_field_the_renderers_need_an_object_or_list_in_is_refused_by_name(
     workdir: Path, saved: dict[str, Any], field: str, bad: Any, expected: str
 ) -> None:
-    """These crashed `show` (TypeError, AttributeError) in every format but json."""
+    """These crashed `show` (TypeError, AttributeError) in every format but json. A payload
+    is tampered with in the in-doubt action: a create's is refused sooner, by its fingerprint
+    (`test_a_create_payload_that_does_not_match_its_fingerprint_is_refused`)."""
     body = copy.deepcopy(saved)
     *parents, name = field.split(".")
-    record = body["actions"][0]
+    index = 2 if field.startswith("payload") else 0
+    record = body["actions"][index]
     for part in parents:
         record = record[part]
     record[name] = bad
     for code, stdout, stderr in show_all(body):
         assert (code, stdout) == (1, "")
         assert stderr == (
-            "error: plan.json: not a reconcile plan file this version can read (actions[0]."
+            f"error: plan.json: not a reconcile plan file this version can read (actions[{index}]."
             f"{field}: expected {expected}); make it again with `reconcile plan --out plan.json`\n"
         )
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_create_payload_that_does_not_match_its_fingerprint_is_refused(
+    workdir: Path, saved: dict[str, Any], index: int
+) -> None:
+    """`show` printed a tampered payload (another name, a slower rate) while `apply` of the
+    same file sent the campaign file's: a reviewer approved what was not sent."""
+    body = copy.deepcopy(saved)
+    body["actions"][index]["payload"]["name"] = "Harmless test"
+    for code, stdout, stderr in show_all(body):
+        assert (code, stdout) == (1, "")
+        assert f"`actions[{index}].payload` does not match its fingerprint" in stderr
+    from reconciler.config.campaign import fingerprint
+
+    body["actions"][index]["fingerprint"] = fingerprint(body["actions"][index]["payload"])
+    for code, stdout, stderr in show_all(body):  # made consistent: not the bound file's
+        assert (code, stdout) == (1, "")
+        assert f"`actions[{index}].fingerprint` is not the one `binding.campaigns` holds" in stderr

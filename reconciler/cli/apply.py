@@ -146,6 +146,8 @@ def apply(
     if planfile is not None:
         _refuse_plan_flags(planfile, targets, replace)
     saved = planfiles.load(planfile, hints()) if planfile is not None else None
+    if saved is not None and planfile is not None:  # every field, checked as `show` does
+        planfiles.to_plan(saved, planfile, hints())
     if saved is not None:
         bound = saved["binding"]
         targets, replace = tuple(bound["targets"]), tuple(bound["replace"])

@@ -21,6 +21,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.config.campaign import SCHEMA_VERSION, Campaign
+from reconciler.config.campaign import fingerprint as campaign_fingerprint
 from reconciler.config.files import Unreadable, kind, read_regular
 from reconciler.config.normalize import mask_url
 from reconciler.errors import PlanError
@@ -206,6 +207,31 @@ def check_shape(body: dict[str, Any]) -> str | None:
                 return f"`actions[{index}].{name}` must be {wanted}"
         if not _text_or_null(action.get("from")):
             return f"`actions[{index}].from` must be text or null"
+        wrong = _payload_mismatch(action, binding["campaigns"])
+        if wrong is not None:
+            return f"`actions[{index}].{wrong}"
+    return None
+
+
+def _payload_mismatch(action: dict[str, Any], bound: dict[str, str]) -> str | None:
+    """For an action that sends its payload (create, replace): where the payload `show`
+    prints differs from what `apply` would send. apply sends the campaign file whose
+    fingerprint `binding.campaigns` holds, so the payload must hash to the action's
+    fingerprint and that must be the bound one; else `show` could print one payload while
+    apply sends another."""
+    if action["action"] not in ("create", "replace"):
+        return None
+    payload = action.get("payload")
+    if not isinstance(payload, dict):
+        return "payload` must be an object"
+    try:
+        hashed = campaign_fingerprint(payload)
+    except (TypeError, ValueError):
+        hashed = None
+    if hashed != action["fingerprint"]:
+        return "payload` does not match its fingerprint"
+    if bound.get(action["key"]) != action["fingerprint"]:
+        return "fingerprint` is not the one `binding.campaigns` holds for its key"
     return None
 
 
