@@ -137,15 +137,51 @@ def test_save_replaces_the_file_atomically(project: Path) -> None:
     assert sorted(p.name for p in project.iterdir()) == ["campaigns", PLAN]  # no temp file left
 
 
+def test_plan_out_never_replaces_a_state_that_looks_like_a_plan(project: Path) -> None:
+    """A state file carrying `"kind": "reconcile-plan"` (extra keys are ignored) was replaced
+    by `plan --out` as if it were an earlier plan; so was a state not made yet."""
+    write_state(3)
+    body = json.loads(STATE.read_text(encoding="utf-8"))
+    STATE.write_text(json.dumps({**body, "kind": "reconcile-plan"}), encoding="utf-8")
+    before = STATE.read_bytes()
+    for state in ("reconcile.state.json", "new.state.json"):
+        result = run("plan", "--state", state, "--out", state)
+        assert result.code == 1 and f"this name belongs to {state}" in result.stderr
+    assert STATE.read_bytes() == before and not Path("new.state.json").exists()
+
+
+def test_a_file_made_at_the_plan_path_while_saving_is_never_replaced(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check and the write were apart: a file made between them was replaced."""
+    config, state = now()
+    the_plan = make_plan(config.campaigns, config.moves, state, PlanOptions())
+    real_dumps = planfile.dumps
+
+    def meanwhile(*args: Any) -> str:
+        Path(PLAN).write_text("made meanwhile\n", encoding="utf-8")
+        return real_dumps(*args)
+
+    monkeypatch.setattr(planfile, "dumps", meanwhile)
+    with pytest.raises(PlanError, match="a file appeared there while the plan was written"):
+        planfile.save(Path(PLAN), the_plan, config.campaigns, API_URL)
+    assert Path(PLAN).read_text(encoding="utf-8") == "made meanwhile\n"
+    assert sorted(p.name for p in project.iterdir()) == ["campaigns", PLAN]  # no temp file
+
+
 @pytest.mark.parametrize(
     ("target", "said"),
     [
-        ("reconcile.state.json", "the file exists and is not a plan saved by"),
-        ("campaigns/a.yaml", "the file exists and is not a plan saved by"),
+        ("reconcile.state.json", "this name belongs to reconcile.state.json (the state"),
+        ("campaigns/a.yaml", "this name belongs to campaigns (the state, its journal"),
         ("notes.txt", "the file exists and is not a plan saved by"),
         ("link.json", "not a regular file but a symbolic link"),
         ("fifo", "not a regular file but a FIFO (named pipe)"),
         ("", "give a file name for the plan"),
+        ("reconcile.state.json.journal", "this name belongs to reconcile.state.json.journal"),
+        ("reconcile.state.json.backup", "this name belongs to reconcile.state.json.backup"),
+        ("campaigns/new.yaml", "this name belongs to campaigns (the state, its journal"),
+        ("campaigns/_policy.yaml", "this name belongs to campaigns (the state, its journal"),
     ],
 )
 def test_plan_out_never_overwrites_what_is_not_a_saved_plan(

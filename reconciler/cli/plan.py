@@ -92,6 +92,9 @@ def plan(
 
     _check_summary(fmt, summary)
     store = build_store(state_path, sandbox, workspace)
+    owned = _owned(store)
+    if out is not None:  # before the plan is made: a name taken costs nothing
+        planfile.check_target(out, owned, [campaigns_dir])
     try:
         the_plan, config, _ = build_plan(
             campaigns_dir, store.read, targets, replace, timezone, max_creates
@@ -122,11 +125,22 @@ def plan(
         click.echo(f"error: the plan has {len(the_plan.problems)} problem(s).", err=True)
         raise SystemExit(1)
     if out is not None:
-        planfile.save(out, the_plan, config.campaigns, api_url_of(api_url, sandbox))
+        planfile.save(
+            out, the_plan, config.campaigns, api_url_of(api_url, sandbox), owned, [campaigns_dir]
+        )
         again = the_plan.options.hints.command("apply", str(out))
         say(f"Saved the plan to {out}; `{again}` carries out exactly it.", err=True)
     if detailed_exitcode and the_plan.has_changes:
         raise SystemExit(2)
+
+
+def _owned(store: object) -> list[Path]:
+    """The files of a state file and beside it (`S`, `S.journal`, `S.backup`, `S.lock`)."""
+    from reconciler.state.file.store import FileStore
+
+    if not isinstance(store, FileStore):
+        return []
+    return [store.path, store.journal_path, store.backup_path, store.lock_path]
 
 
 @click.command()

@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -58,16 +59,31 @@ def dumps(plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> str:
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def check_target(path: Path) -> None:
+def check_target(path: Path, owned: Sequence[Path] = (), folders: Sequence[Path] = ()) -> bool:
     """Refuse to put a plan at `path` unless it is new or an earlier saved plan: the atomic
     write replaces whatever the name held (the state file, a campaign file, a symbolic link,
-    a device node such as /dev/full when run as root), and nothing of that may be lost."""
+    a device node such as /dev/full when run as root), and nothing of that may be lost. Nor
+    may a new plan take a name the tool reads: `owned` (the state and the files beside it,
+    which may not exist yet) or any path below `folders` (the campaigns folder).
+
+    Returns whether the path exists (an earlier plan, to replace).
+    """
     if not str(path) or path.name in ("", ".", ".."):
         raise PlanError(f"--out {str(path)!r}: give a file name for the plan; nothing was written")
+    real = Path(os.path.realpath(path))
+    taken = next((p for p in owned if Path(os.path.realpath(p)) == real), None)
+    if taken is None:
+        taken = next((f for f in folders if Path(os.path.realpath(f)) in real.parents), None)
+    if taken is not None:
+        raise PlanError(
+            f"{path}: this name belongs to {taken} (the state, its journal, backup or lock, or "
+            "the campaigns folder), which the tool reads; nothing was written: save the plan "
+            "elsewhere"
+        )
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        return
+        return False
     except OSError as exc:
         raise PlanError(f"{path}: cannot write the plan file ({exc.strerror})") from None
     what = "a folder" if stat.S_ISDIR(info.st_mode) else kind(info.st_mode)
@@ -82,6 +98,7 @@ def check_target(path: Path) -> None:
             "never overwritten (it may be the state or a campaign file); nothing was written: "
             "choose another path, or remove the file first"
         )
+    return True
 
 
 def _is_saved_plan(path: Path) -> bool:
@@ -94,9 +111,18 @@ def _is_saved_plan(path: Path) -> bool:
     return isinstance(body, dict) and body.get("kind") == KIND
 
 
-def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -> None:
-    """Write a saved plan atomically, to a new file or over an earlier saved plan only."""
-    check_target(path)
+def save(
+    path: Path,
+    plan: Plan,
+    campaigns: dict[str, Campaign],
+    api_url: str,
+    owned: Sequence[Path] = (),
+    folders: Sequence[Path] = (),
+) -> None:
+    """Write a saved plan atomically, to a new file or over an earlier saved plan only
+    (`check_target`); a new file is linked into place, so a file made there meanwhile is
+    never replaced."""
+    exists = check_target(path, owned, folders)
     text = dumps(plan, campaigns, api_url)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
@@ -107,7 +133,18 @@ def save(path: Path, plan: Plan, campaigns: dict[str, Campaign], api_url: str) -
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+        if exists:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # FileExistsError when something took the name meanwhile
+            os.unlink(tmp)
+    except FileExistsError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise PlanError(
+            f"{path}: a file appeared there while the plan was written; it was left as it is "
+            "and nothing was written: run plan again"
+        ) from None
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
