@@ -177,12 +177,13 @@ def test_keys_the_shell_would_need_quoted_are_never_offered(repo: Path) -> None:
     with store.lock("test"):
         state = store.read()
         entry = state.campaigns["survey/nps-q3"]
-        hostile = ["evil\nplain,$(touch PWN)\x1b[31m", "s p", "s'q", "s`x`"]
+        hostile = ["evil\nplain,$(touch PWN)\x1b[31m", "s p", "s'q", "s`x`", "--force", "-x"]
         store.write(replace(state, campaigns={**state.campaigns, **dict.fromkeys(hostile, entry)}))
     (repo / "campaigns" / "a b.yaml").write_text("name: x\n", encoding="utf-8")
 
     assert complete("state", "show", "") == ["2030/spring-promo", "survey/nps-q3"]
     assert complete("state", "rm", "s") == ["survey/nps-q3"]
+    assert "-x" not in complete("state", "rm", "survey/nps-q3", "-")  # options only, no keys
     assert "a b" not in complete("plan", "--target", "")
     assert complete("plan", "--target", "a") == []
 

@@ -18,13 +18,17 @@ def _matching(keys: list[str], incomplete: str) -> list[str]:
     """The keys that start with `incomplete` and can stand on a command line as they are: a
     key the shell would need quoted (a space, `$(...)`, a quote) or that no campaign file can
     have (a newline, an escape character: state keys are anyone's) is never offered, since
-    the shell puts a completion on the command line unquoted."""
+    the shell puts a completion on the command line unquoted; nor is one that starts with `-`,
+    which would be read as an option."""
     from reconciler.config.discovery import key_problem
 
     return sorted(
         k
         for k in keys
-        if k.startswith(incomplete) and shlex.quote(k) == k and key_problem(k) is None
+        if k.startswith(incomplete)
+        and shlex.quote(k) == k
+        and key_problem(k) is None
+        and not k.startswith("-")  # typed as offered, it would be read as an option
     )
 
 
