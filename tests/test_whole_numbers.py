@@ -66,6 +66,30 @@ def test_a_number_too_large_to_read_suggests_nothing_that_is_refused(
     ]
 
 
+@pytest.mark.parametrize(
+    "written", ["1.9999999999999999", "5.0000000000000001", "2147483647.0000001"]
+)
+@pytest.mark.parametrize("where", ["policy", "campaign"])
+def test_a_number_that_only_rounds_to_a_whole_one_is_refused(
+    write_campaigns: WriteFiles, written: str, where: str
+) -> None:
+    """`count: 1.9999999999999999` validated and was planned as 2 (the float is 2.0)."""
+    if where == "policy":
+        files = {"a.yaml": VALID_CAMPAIGN, "_policy.yaml": f"maxCallsPerDay: {written}\n"}
+        at = "campaigns/_policy.yaml:1:17"
+    else:  # fullListTime: line 10, its value at column 17
+        files = {"a.yaml": VALID_CAMPAIGN.replace("fullListTime: 30", f"fullListTime: {written}")}
+        at = "campaigns/a.yaml:10:17"
+    write_campaigns(files)
+    result = run("validate")
+    assert (result.code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[0] == (
+        f"{at}: error: the number {written} is not whole, yet it is read as "
+        f"{round(float(written))}: a float holds no more than about 16 digits; write the "
+        "number you mean"
+    )
+
+
 # A campaign with a place for every integer field of the models.
 BASE: dict[str, Any] = {
     "name": "Spring promo",

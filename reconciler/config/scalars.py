@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 MAX_NUMBER_CHARS = 100
@@ -63,6 +64,12 @@ def _number(text: str, convert: Callable[[str], Any]) -> Any:
             "quote it if it is text"
         )
     value = convert(text)
+    if isinstance(value, float) and value.is_integer() and not _whole_as_written(text):
+        # `1.9999999999999999` is the float 2.0: a count read as 2 from a text that is not 2.
+        raise ScalarError(
+            f"the number {text} is not whole, yet it is read as {value:.0f}: a float holds no "
+            "more than about 16 digits; write the number you mean"
+        )
     if value in (float("inf"), float("-inf")):
         # No field takes infinity, so the message does not suggest `.inf`.
         raise ScalarError(
@@ -70,6 +77,14 @@ def _number(text: str, convert: Callable[[str], Any]) -> Any:
             "if it is text"
         )
     return value
+
+
+def _whole_as_written(text: str) -> bool:
+    """Whether the decimal `text` (a YAML 1.2 float) is a whole number as written."""
+    try:
+        return Decimal(text.replace("_", "")) == Decimal(text.replace("_", "")).to_integral_value()
+    except (InvalidOperation, ValueError):
+        return True  # .inf and the like: not this check's business
 
 
 INT_MAX = 2**31 - 1  # the bound of every count and duration (the API's 32-bit integers)
