@@ -71,3 +71,16 @@ def test_an_upward_import_breaks_it(tmp_path: Path, module: str, upward: str) ->
     assert "BROKEN" in result.stdout
     imported = upward.split()[1]
     assert f"reconciler.{module[:-3].replace('/', '.')} -> {imported}" in result.stdout
+
+
+def test_the_command_line_loads_without_the_heavy_libraries() -> None:
+    """`reconcile --help` and every Tab press load `reconciler.cli.main`: the YAML reader,
+    pydantic and httpx are imported by the commands that use them (one top-level import of
+    the YAML reader in a command module once made `--help` a third slower)."""
+    code = (
+        "import sys, reconciler.cli.main; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'ruamel', 'pydantic', 'httpx', "
+        "'jsonschema', 'psycopg'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n", done.stdout

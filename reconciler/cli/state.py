@@ -27,7 +27,6 @@ from reconciler.cli.options import (
     WORKSPACE,
 )
 from reconciler.cli.output import hints, say
-from reconciler.config.discovery import key_problem
 from reconciler.errors import StateError
 from reconciler.plan.render import escape
 
@@ -147,6 +146,8 @@ def state_mv(
     """Rename the state entry OLD to NEW (after a campaign file was renamed)."""
     if old == new:
         raise StateError(f"OLD and NEW are the same key ({old!r}); nothing to move")
+    from reconciler.config.discovery import key_problem  # the YAML reader: not for --help
+
     why = key_problem(new)
     if why is not None:
         raise StateError(f"NEW {new!r} is not a campaign key: {why}; nothing was changed")
