@@ -369,20 +369,24 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         yield server
 
 
-def test_a_saved_plan_with_breaches_applies_and_an_older_one_without_the_field_too(
+def test_a_saved_plan_with_breaches_applies_and_one_with_them_removed_is_refused(
     night: Path, sandbox: Sandbox
 ) -> None:
     assert run("plan", "--out", "plan.json").code == 0
     saved: dict[str, Any] = json.loads(Path("plan.json").read_text(encoding="utf-8"))
     assert [a.get("policy") is not None for a in saved["actions"]] == [False, True]
-    # A plan saved before the field existed is the same plan without it.
+    # Edited so that `show` prints no breach: apply would still carry out the night campaign.
     for action in saved["actions"]:
         action.pop("policy", None)
-    Path("old.json").write_text(json.dumps(saved), encoding="utf-8")
+    Path("edited.json").write_text(json.dumps(saved), encoding="utf-8")
 
-    result = run("apply", "old.json", "--rate", "0")
+    refused = run("apply", "edited.json", "--rate", "0")
 
-    assert result.code == 0, result.stderr
+    assert refused.code == 1
+    assert "the file holds what the plan made now does not (actions[1].policy)" in refused.stderr
+    assert sandbox.tasks == {}
+    applied = run("apply", "plan.json", "--rate", "0")
+    assert applied.code == 0, applied.stderr
     assert len(sandbox.tasks) == 2
 
 

@@ -300,6 +300,90 @@ def test_apply_refuses_a_saved_plan_whose_payload_was_changed(applied: Path) -> 
     assert SANDBOX_STATE.read_bytes() == before
 
 
+def _tamper_create_diff(body: dict[str, Any]) -> None:
+    create = next(a for a in body["actions"] if a["action"] == "create")
+    replace = next(a for a in body["actions"] if a["action"] == "replace")
+    create["diff"] = replace["diff"]  # `show` prints a change of name where a create is
+
+
+def _tamper_replace_diff(body: dict[str, Any]) -> None:
+    next(a for a in body["actions"] if a["action"] == "replace")["diff"] = []
+
+
+def _tamper_duplicate(body: dict[str, Any]) -> None:
+    body["actions"].append(next(a for a in body["actions"] if a["action"] == "create"))
+
+
+def _tamper_guard(body: dict[str, Any]) -> None:
+    create = next(a for a in body["actions"] if a["action"] == "create")
+    create.update(duplicate_of="a", duplicate_by="name")  # a create shown as refused
+
+
+def _tamper_source(body: dict[str, Any]) -> None:
+    next(a for a in body["actions"] if a["action"] == "create")["source"] = "campaigns/x.yaml"
+
+
+def _tamper_identity(body: dict[str, Any]) -> None:
+    next(a for a in body["actions"] if a["action"] == "replace")["identity"] = "another"
+
+
+def _tamper_state(body: dict[str, Any]) -> None:
+    body["state"]["serial"] += 5
+
+
+def _tamper_summary(body: dict[str, Any]) -> None:
+    body["summary"]["create"] += 1
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _tamper_create_diff,
+        _tamper_replace_diff,
+        _tamper_duplicate,
+        _tamper_guard,
+        _tamper_source,
+        _tamper_identity,
+        _tamper_state,
+        _tamper_summary,
+    ],
+    ids=lambda f: f.__name__[len("_tamper_") :],
+)
+def test_apply_refuses_a_saved_plan_that_shows_what_it_would_not_do(
+    applied: Path, tamper: Any
+) -> None:
+    """An attack: a plan file edited so that `show` printed a harmless diff, an extra create,
+    a guard, another source or state, while `apply` of the file carried out the real plan."""
+    Path("campaigns/a.yaml").write_text(campaign("A2"), encoding="utf-8")
+    Path("campaigns/e.yaml").write_text(campaign("E"), encoding="utf-8")
+    assert run("plan", "--sandbox", "--replace", "a", "--out", "p.json").code == 0
+    body = json.loads(Path("p.json").read_text(encoding="utf-8"))
+    tamper(body)
+    Path("p.json").write_text(json.dumps(body), encoding="utf-8")
+    before = SANDBOX_STATE.read_bytes()
+
+    result = run("apply", "--sandbox", "--auto-approve", "p.json")
+
+    assert result.code == 1, result.output
+    assert "is stale: the file holds what the plan made now does not (" in result.stderr
+    assert SANDBOX_STATE.read_bytes() == before
+
+
+def test_apply_refuses_a_saved_plan_made_for_another_time_zone(applied: Path) -> None:
+    Path("campaigns/e.yaml").write_text(campaign("E"), encoding="utf-8")
+    assert run("plan", "--sandbox", "--out", "p.json").code == 0
+    body = json.loads(Path("p.json").read_text(encoding="utf-8"))
+    body["binding"]["timezone"] = "Pacific/Kiritimati"
+    Path("p.json").write_text(json.dumps(body), encoding="utf-8")
+
+    result = run("apply", "--sandbox", "--auto-approve", "p.json")
+
+    assert result.code == 1
+    assert "made for the time zone Pacific/Kiritimati, this run reads Europe/Moscow" in (
+        result.stderr
+    )
+
+
 # --- item 6: wording ----------------------------------------------------------------------
 
 

@@ -27,7 +27,13 @@ from reconciler.config.files import Unreadable, kind, read_regular
 from reconciler.config.normalize import mask_url
 from reconciler.errors import PlanError
 from reconciler.hints import SANDBOX_API_URL, Hints
-from reconciler.plan.plan import ACTION_TYPES, DEFAULT_MAX_CREATES, Plan, PlanOptions
+from reconciler.plan.plan import (
+    ACTION_TYPES,
+    DEFAULT_MAX_CREATES,
+    DEFAULT_TIMEZONE,
+    Plan,
+    PlanOptions,
+)
 from reconciler.plan.render.plan_text import data as plan_data
 from reconciler.plan.saved import to_plan as to_plan  # `show` reads a plan back through here
 from reconciler.state.model import MAX_SERIAL, State, parse_json
@@ -317,6 +323,13 @@ def check_fresh(
     added, removed = sorted(now.keys() - then.keys()), sorted(then.keys() - now.keys())
     if plan is not None:  # the keys of changed files are named below, by their files
         reasons += _actions_differ(saved, plan, {*changed, *added, *removed})
+    if plan is not None and (bound.get("timezone") or DEFAULT_TIMEZONE) != plan.options.timezone:
+        reasons.append(  # start times are read in it: another zone is another plan
+            f"it was made for the time zone {bound.get('timezone')}, this run reads "
+            f"{plan.options.timezone} (--timezone, env TWIN24_TIMEZONE)"
+        )
+    if plan is not None and not reasons and not (changed or added or removed):
+        reasons += _content_differs(saved, plan)
     # A removed file is named by the source the saved plan recorded (its key if not targeted).
     sources = {a.get("key"): a.get("source") for a in saved.get("actions", [])}
     for label, keys in (("changed", changed), ("added", added), ("removed", removed)):
@@ -354,6 +367,39 @@ def _actions_differ(saved: dict[str, Any], plan: Plan, files_changed: set[str]) 
                 f"{key}: {was[0] if was else 'absent'} -> {now_is[0] if now_is else 'absent'}"
             )
     return [f"{len(differ)} action(s) differ now ({named(differ)})"] if differ else []
+
+
+def _content_differs(saved: dict[str, Any], plan: Plan) -> list[str]:
+    """What `show` prints of the saved plan (every action with its diff, policy notes and
+    guards, the state line, the summary) must be what the plan made now holds: apply carries
+    out the plan made now, so a plan file edited by hand must not show a reviewer another."""
+    now = json.loads(json.dumps(plan_data(plan), ensure_ascii=False))
+    then = {k: v for k, v in saved.items() if k not in ("kind", "binding")}
+    where = _first_difference(then, now, "")
+    return [f"the file holds what the plan made now does not ({where})"] if where else []
+
+
+def _first_difference(then: Any, now: Any, where: str) -> str | None:
+    """The path of the first place where `then` and `now` differ (`actions[2].diff`), or None."""
+    if type(then) is not type(now):
+        return where or "the whole file"
+    if isinstance(then, dict):
+        for key in sorted(then.keys() | now.keys(), key=str):
+            if key not in then or key not in now:
+                return f"{where}.{key}".lstrip(".")
+            found = _first_difference(then[key], now[key], f"{where}.{key}".lstrip("."))
+            if found:
+                return found
+        return None
+    if isinstance(then, list):
+        if len(then) != len(now):
+            return f"{where} ({len(then)} entries, {len(now)} now)"
+        for i, (a, b) in enumerate(zip(then, now, strict=True)):
+            found = _first_difference(a, b, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    return None if then == now else where
 
 
 def _options(bound: dict[str, Any]) -> PlanOptions:
