@@ -268,6 +268,7 @@ def test_a_name_that_is_not_utf8_is_shown_escaped(
         ("tab\there.yaml", "tab\\there.yaml"),
         ("esc\x1b[31m.yaml", "esc\\u001b[31m.yaml"),
         ("rtl\u202egpj.yaml", "rtl\\u202egpj.yaml"),
+        ("x\ufffe.yaml", "x\\ufffe.yaml"),  # no `_moved.yaml` line could name it
         ("dir\nname", "dir\\nname"),
     ],
 )

@@ -182,6 +182,7 @@ def test_a_file_made_at_the_plan_path_while_saving_is_never_replaced(
         ("reconcile.state.json.backup", "this name belongs to reconcile.state.json.backup"),
         ("campaigns/new.yaml", "this name belongs to campaigns (the state, its journal"),
         ("campaigns/_policy.yaml", "this name belongs to campaigns (the state, its journal"),
+        (".reconcile/sandbox.tasks.json", "this name belongs to .reconcile/sandbox.tasks.json"),
     ],
 )
 def test_plan_out_never_overwrites_what_is_not_a_saved_plan(

@@ -84,9 +84,24 @@ def test_a_number_that_only_rounds_to_a_whole_one_is_refused(
     result = run("validate")
     assert (result.code, result.stdout) == (1, "")
     assert result.stderr.splitlines()[0] == (
-        f"{at}: error: the number {written} is not whole, yet it is read as "
-        f"{round(float(written))}: a float holds no more than about 16 digits; write the "
-        "number you mean"
+        f"{at}: error: the number {written} is read as {round(float(written))}: a float holds "
+        "no more than about 16 digits; write the number you mean"
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "read"), [("1.0499999999999999999", "1.05"), ("1.0199999999999999999", "1.02")]
+)
+def test_a_rate_that_only_rounds_to_an_allowed_one_is_refused(
+    write_campaigns: WriteFiles, written: str, read: str
+) -> None:
+    """`cps: 1.0499999999999999999` validated as 1.05 (5 calls per second)."""
+    write_campaigns({"a.yaml": VALID_CAMPAIGN.replace("cps: 1.03", f"cps: {written}")})
+    result = run("validate")
+    assert (result.code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[0] == (
+        f"campaigns/a.yaml:7:6: error: the number {written} is read as {read}: a float holds "
+        "no more than about 16 digits; write the number you mean"
     )
 
 

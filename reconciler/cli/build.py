@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.options import DEFAULT_STATE, SANDBOX_API_URL, SANDBOX_STATE
+from reconciler.cli.options import DEFAULT_STATE, SANDBOX_API_URL, SANDBOX_STATE, SANDBOX_TASKS
 from reconciler.cli.output import hints
 from reconciler.errors import InputError, ReconcileError, StateError
 
@@ -136,7 +136,7 @@ def start_sandbox(read_only: bool = False) -> Any:
 
     if not read_only:
         SANDBOX_STATE.parent.mkdir(parents=True, exist_ok=True)
-    sandbox = Sandbox(SandboxOptions(port=0, data_file=SANDBOX_STATE.parent / "sandbox.tasks.json"))
+    sandbox = Sandbox(SandboxOptions(port=0, data_file=SANDBOX_TASKS))
     sandbox.start()
     return sandbox
 

@@ -66,6 +66,7 @@ API_URL = click.option(
 )
 DEFAULT_STATE = Path("reconcile.state.json")
 SANDBOX_STATE = Path(".reconcile/sandbox.state.json")
+SANDBOX_TASKS = SANDBOX_STATE.parent / "sandbox.tasks.json"  # the embedded sandbox's tasks
 
 
 TOKEN_FILE = click.option(

@@ -12,6 +12,7 @@ from reconciler.cli.build import api_url_of, build_plan, build_store
 from reconciler.cli.options import (
     API_URL,
     CAMPAIGNS,
+    SANDBOX_TASKS,
     STATE,
     WORKSPACE,
     color,
@@ -92,7 +93,7 @@ def plan(
 
     _check_summary(fmt, summary)
     store = build_store(state_path, sandbox, workspace)
-    owned = _owned(store)
+    owned = [*_owned(store), SANDBOX_TASKS]  # the embedded sandbox reads its tasks there
     if out is not None:  # before the plan is made: a name taken costs nothing
         planfile.check_target(out, owned, [campaigns_dir])
     try:

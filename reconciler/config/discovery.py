@@ -38,9 +38,11 @@ POLICY_NAMES = ("_policy.yaml", "_policy.yml")
 
 # Characters no campaign key may hold: C0/C1 controls, line and paragraph separators,
 # bidirectional-text controls (they reorder what a reviewer sees), surrogate escapes of bytes
-# that are not UTF-8, and what Markdown or HTML would read: ` < > &.
+# that are not UTF-8, U+FFFE and U+FFFF (no YAML file may hold them, so no `_moved.yaml` line
+# could name the key), and what Markdown or HTML would read: ` < > &.
 UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f`<>&\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff]"
+    "[\x00-\x1f\x7f-\x9f`<>&\u061c\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\udc80-\udcff"
+    "\ufffe\uffff]"
 )
 
 

@@ -64,11 +64,13 @@ def _number(text: str, convert: Callable[[str], Any]) -> Any:
             "quote it if it is text"
         )
     value = convert(text)
-    if isinstance(value, float) and value.is_integer() and not _whole_as_written(text):
-        # `1.9999999999999999` is the float 2.0: a count read as 2 from a text that is not 2.
+    if isinstance(value, float) and not _held_as_written(text, value):
+        # `1.9999999999999999` is the float 2.0 (a count of 2), `1.0499999999999999999` is
+        # 1.05 (a rate of 5/s): the text is not the number read.
+        shown = f"{value:.0f}" if value.is_integer() else repr(value)
         raise ScalarError(
-            f"the number {text} is not whole, yet it is read as {value:.0f}: a float holds no "
-            "more than about 16 digits; write the number you mean"
+            f"the number {text} is read as {shown}: a float holds no more than about 16 "
+            "digits; write the number you mean"
         )
     if value in (float("inf"), float("-inf")):
         # No field takes infinity, so the message does not suggest `.inf`.
@@ -79,12 +81,16 @@ def _number(text: str, convert: Callable[[str], Any]) -> Any:
     return value
 
 
-def _whole_as_written(text: str) -> bool:
-    """Whether the decimal `text` (a YAML 1.2 float) is a whole number as written."""
+def _held_as_written(text: str, value: float) -> bool:
+    """Whether the float `value` read from `text` is the number written: its shortest form
+    (`repr`) has the same decimal value as the text (`0.1`, `1e30`, `105e-2` are; a text
+    with more digits than a float holds, rounded to a number it does not say, is not)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return True  # .nan, .inf and overflow: other checks' business
     try:
-        return Decimal(text.replace("_", "")) == Decimal(text.replace("_", "")).to_integral_value()
+        return Decimal(text.replace("_", "")) == Decimal(repr(value))
     except (InvalidOperation, ValueError):
-        return True  # .inf and the like: not this check's business
+        return True
 
 
 INT_MAX = 2**31 - 1  # the bound of every count and duration (the API's 32-bit integers)

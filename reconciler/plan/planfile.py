@@ -82,9 +82,9 @@ def check_target(path: Path, owned: Sequence[Path] = (), folders: Sequence[Path]
         taken = next((f for f in folders if Path(os.path.realpath(f)) in real.parents), None)
     if taken is not None:
         raise PlanError(
-            f"{path}: this name belongs to {taken} (the state, its journal, backup or lock, or "
-            "the campaigns folder), which the tool reads; nothing was written: save the plan "
-            "elsewhere"
+            f"{path}: this name belongs to {taken} (the state, its journal, backup or lock, the "
+            "sandbox's tasks, or the campaigns folder), which the tool reads; nothing was "
+            "written: save the plan elsewhere"
         )
     try:
         info = os.lstat(path)
