@@ -10,15 +10,15 @@ surrogate (no state file could hold it), exactly as for any other body that is n
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from reconciler.state.model import lone_surrogate, too_deep
+
 MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a list page of 1,000 tasks is a few megabytes
 MAX_JSON_DEPTH = 64  # the API's deepest answer is a task: four levels
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class AnswerTooLarge(Exception):
@@ -72,26 +72,6 @@ def decode_json(data: bytes | str) -> Any:
         raise UnusableJson("JSON with a number of thousands of digits") from None
     if too_deep(value, MAX_JSON_DEPTH):
         raise deep
-    if _SURROGATE_ESCAPE.search(data if isinstance(data, str) else data.decode("latin-1")):
-        try:  # a lone surrogate can be printed escaped, but never written to a UTF-8 file
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise UnusableJson("JSON with a lone UTF-16 surrogate in a string") from None
+    if lone_surrogate(data, value):
+        raise UnusableJson("JSON with a lone UTF-16 surrogate in a string")
     return value
-
-
-def too_deep(value: Any, limit: int) -> bool:
-    """True when objects and lists in `value` nest deeper than `limit`. Level by level, not
-    recursive: a deep value would exhaust the stack of every recursive walk after this one."""
-    level = [value] if isinstance(value, dict | list) else []
-    depth = 1
-    while level:
-        if depth > limit:
-            return True
-        below: list[Any] = []
-        for item in level:
-            for child in item.values() if type(item) is dict else item:
-                if type(child) is dict or type(child) is list:
-                    below.append(child)
-        level, depth = below, depth + 1
-    return False

@@ -12,15 +12,12 @@ import click
 
 from reconciler.cli.build import Services, api_url_of, build_config, build_plan, build_store
 from reconciler.cli.options import (
-    API_URL,
     CAMPAIGNS,
-    IAM_URL,
     LOCK_TIMEOUT,
-    PASSWORD_FILE,
     STATE,
-    TOKEN_FILE,
     WORKSPACE,
     Number,
+    api_options,
     color,
     plan_options,
 )
@@ -85,10 +82,7 @@ def _install_signals(stop: Any, client: Any) -> dict[int, Any]:
 @CAMPAIGNS
 @STATE
 @WORKSPACE
-@API_URL
-@TOKEN_FILE
-@PASSWORD_FILE
-@IAM_URL
+@api_options
 @LOCK_TIMEOUT
 @click.option("--auto-approve", is_flag=True, help="Do not ask for `yes`.")
 @click.option(
@@ -239,10 +233,7 @@ def _refuse_plan_flags(planfile: Path, targets: tuple[str, ...], replace: tuple[
 @CAMPAIGNS
 @STATE
 @WORKSPACE
-@API_URL
-@TOKEN_FILE
-@PASSWORD_FILE
-@IAM_URL
+@api_options
 @click.option("--sandbox", is_flag=True, help="Check against the embedded sandbox.")
 def check_remote(
     campaigns_dir: Path,

@@ -9,14 +9,11 @@ import click
 
 from reconciler.cli.build import build_client, build_credentials, build_store, start_sandbox
 from reconciler.cli.options import (
-    API_URL,
     CAMPAIGNS,
-    IAM_URL,
-    PASSWORD_FILE,
     STATE,
     TIMEZONE,
-    TOKEN_FILE,
     WORKSPACE,
+    api_options,
 )
 from reconciler.cli.output import hints, say
 
@@ -27,10 +24,7 @@ SCHEMAS_DIR = Path("schemas")  # where `reconcile schema` writes by default
 @CAMPAIGNS
 @STATE
 @WORKSPACE
-@API_URL
-@TOKEN_FILE
-@PASSWORD_FILE
-@IAM_URL
+@api_options
 @TIMEZONE
 @click.option("--sandbox", is_flag=True, help="Check the embedded sandbox and its state.")
 @click.option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,12 @@ IAM_URL = click.option(
     help="Where a login goes: {URL}/auth/login (env TWIN24_IAM_URL) [default: "
     "https://iam.twin24.ai/api/v1].",
 )
+
+
+def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that talks to the API: where it is and the credentials
+    (`--api-url`, `--token-file`, `--password-file`, `--iam-url`, in that order in --help)."""
+    return API_URL(TOKEN_FILE(PASSWORD_FILE(IAM_URL(command))))
 
 
 TIMEZONE = click.option(

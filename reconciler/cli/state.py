@@ -17,14 +17,11 @@ from reconciler.cli.build import (
 )
 from reconciler.cli.complete import campaign_keys, new_keys, state_keys
 from reconciler.cli.options import (
-    API_URL,
     CAMPAIGNS,
-    IAM_URL,
     LOCK_TIMEOUT,
-    PASSWORD_FILE,
     STATE,
-    TOKEN_FILE,
     WORKSPACE,
+    api_options,
 )
 from reconciler.cli.output import hints, say
 from reconciler.errors import StateError
@@ -230,10 +227,7 @@ def state_push(
 @CAMPAIGNS
 @STATE
 @WORKSPACE
-@API_URL
-@TOKEN_FILE
-@PASSWORD_FILE
-@IAM_URL
+@api_options
 @LOCK_TIMEOUT
 @click.option("--sandbox", is_flag=True, help="Read the embedded sandbox; write its state.")
 @click.option(

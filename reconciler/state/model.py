@@ -283,11 +283,10 @@ def parse_json(text: str | bytes) -> Any:
         data = None
         deep = True
     else:
-        deep = _too_deep(data, MAX_DEPTH)
+        deep = too_deep(data, MAX_DEPTH)
     if deep:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
-    if _SURROGATE_ESCAPE.search(raw) and not _encodable(data):
+    if lone_surrogate(text, data):
         raise ValueError("a string holds a lone UTF-16 surrogate, which no UTF-8 file can hold")
     return data
 
@@ -318,7 +317,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _too_deep(value: Any, limit: int) -> bool:
+def too_deep(value: Any, limit: int) -> bool:
     """True when objects and lists in `value` nest deeper than `limit`. Level by level, not
     recursive: a deep value would exhaust the stack of every recursive walk after this one."""
     level = [value] if isinstance(value, dict | list) else []
@@ -335,9 +334,15 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def _encodable(data: Any) -> bool:
+def lone_surrogate(text: str | bytes, data: Any) -> bool:
+    """Whether `data`, decoded from the JSON `text`, holds a lone UTF-16 surrogate (`\\ud800`
+    alone): it can be printed escaped, but no UTF-8 file can hold it. Only a text with such an
+    escape is encoded to find out."""
+    raw = text if isinstance(text, str) else text.decode("latin-1")
+    if not _SURROGATE_ESCAPE.search(raw):
+        return False
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return True
+    return False
