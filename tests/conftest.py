@@ -15,10 +15,13 @@ relied on by the location tables in the tests, so keep them stable:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from reconciler.sandbox import Sandbox, SandboxOptions
 
 # The PostgreSQL cluster and `state_backend` (one registration: one cluster per session).
 pytest_plugins = ["pg_fixtures"]
@@ -108,3 +111,27 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
         stat = path.stat()
         out[path.relative_to(folder).as_posix()] = (stat.st_size, stat.st_mtime_ns)
     return out
+
+
+PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+StartSandbox = Callable[..., Sandbox]
+
+
+@pytest.fixture
+def sandboxes(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartSandbox]:
+    """Start the project's sandbox on loopback: `sandboxes(clock=None, **SandboxOptions)`
+    (port 0 and seed 1 unless given). The proxy variables are cleared, so every request of the
+    test stays on loopback; every sandbox started is stopped after the test."""
+    for name in PROXIES:
+        monkeypatch.delenv(name, raising=False)
+    started: list[Sandbox] = []
+
+    def start(clock: Any = None, **options: Any) -> Sandbox:
+        box = Sandbox(SandboxOptions(**{"port": 0, "seed": 1, **options}), clock=clock)
+        box.start()
+        started.append(box)
+        return box
+
+    yield start
+    for box in started:
+        box.stop()

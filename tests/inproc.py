@@ -22,7 +22,6 @@ from reconciler.state.model import State, loads
 
 TOKEN = "l00pback-T0KEN"
 STATE = Path("reconcile.state.json")
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import edit
+from conftest import StartSandbox, edit
 from pg_fixtures import StateBackend
 
-from reconciler.sandbox import Sandbox, SandboxOptions
+from reconciler.sandbox import Sandbox
 from reconciler.state.model import loads
 
 RECONCILE = Path(sys.executable).parent / "reconcile"
@@ -40,8 +41,6 @@ JOURNAL = Path("reconcile.state.json.journal")
 BACKUP = Path("reconcile.state.json.backup")
 SERVER_FIELDS = ("id", "status", "createdAt", "updatedAt")
 PROXY_VARS = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
-
-StartSandbox = Callable[..., Sandbox]
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -225,19 +224,9 @@ def halt(sandbox: Sandbox, identity: str) -> None:
 
 
 @pytest.fixture
-def start_sandbox() -> Iterator[StartSandbox]:
-    """Start sandboxes with the test token (and any options); all are stopped afterwards."""
-    started: list[Sandbox] = []
-
-    def start(**options: Any) -> Sandbox:
-        box = Sandbox(SandboxOptions(**{"port": 0, "token": TOKEN, "seed": 1, **options}))
-        box.start()
-        started.append(box)
-        return box
-
-    yield start
-    for box in started:
-        box.stop()
+def start_sandbox(sandboxes: StartSandbox) -> StartSandbox:
+    """Loopback sandboxes that take this module's token (conftest's `sandboxes`)."""
+    return partial(sandboxes, token=TOKEN)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
+from conftest import PROXIES
 from inproc import STATE, campaign, write
 
 from reconciler.apply.secrets import forms
@@ -31,7 +32,6 @@ from reconciler.sandbox import Sandbox, SandboxOptions
 PASSWORD = 'pw-CANARY-\u00e9/"9z'
 HOSTILE = ("tok-HOSTILE-CANARY", "refresh-HOSTILE-CANARY")
 RECONCILE = Path(sys.executable).parent / "reconcile"
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def run(*args: str, env: dict[str, str]) -> tuple[int, str]:

@@ -11,20 +11,19 @@ import re
 import shlex
 import shutil
 import socket
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import snapshot
+from conftest import StartSandbox, snapshot
 from inproc import campaign, write
 from pg_fixtures import StateBackend
 from tokens import jwt
 
 from reconciler.cli.main import main
-from reconciler.sandbox import Sandbox, SandboxOptions
+from reconciler.sandbox import Sandbox
 from reconciler.state.file.store import FileStore
 
 TOKEN = "doctor-T0KEN"
@@ -42,10 +41,7 @@ CHECKS = [
     "clock",
     "timezone",
 ]
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 LINE = re.compile(r"^(ok  |warn|fail)  (\S+) +(.+)$")
-
-StartSandbox = Callable[..., Sandbox]
 
 
 class Report:
@@ -98,20 +94,9 @@ def healthy(**changes: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def start(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Iterator[StartSandbox]:
-    for name in PROXIES:
-        monkeypatch.delenv(name, raising=False)
-    started: list[Sandbox] = []
-
-    def start(**options: Any) -> Sandbox:
-        box = Sandbox(SandboxOptions(**{"port": 0, "token": TOKEN, **options}))
-        box.start()
-        started.append(box)
-        return box
-
-    yield start
-    for box in started:
-        box.stop()
+def start(sandboxes: StartSandbox, workdir: Path) -> StartSandbox:
+    """Loopback sandboxes that take this module's token (conftest's `sandboxes`)."""
+    return partial(sandboxes, token=TOKEN)
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PROXIES
 from hostile_api import HostileApi
 from inproc import STATE, TOKEN, apply, campaign, run, seed_task, state, write
 
 NPS = "NPS survey Q3 2030"
 KEYS = ["onboarding-welcome", "survey/csat-callback", "survey/nps-q3"]
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 @pytest.fixture

@@ -9,35 +9,24 @@ behind, and the `Apply:` counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import StartSandbox
 from inproc import STATE, TOKEN, apply, campaign, names, run, seed_task, state, write
 
-from reconciler.sandbox import Sandbox, SandboxOptions
+from reconciler.sandbox import Sandbox
 
-StartSandbox = Callable[..., Sandbox]
 NPS = "NPS survey Q3 2030"
 SUMMARY = "Apply: {} created, {} adopted, {} moved, {} refused, {} in doubt."
 
 
 @pytest.fixture
-def start_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartSandbox]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    started: list[Sandbox] = []
-
-    def start(**options: Any) -> Sandbox:
-        box = Sandbox(SandboxOptions(**{"port": 0, "token": TOKEN, "seed": 1, **options}))
-        box.start()
-        started.append(box)
-        return box
-
-    yield start
-    for box in started:
-        box.stop()
+def start_sandbox(sandboxes: StartSandbox) -> StartSandbox:
+    """Loopback sandboxes that take this module's token (conftest's `sandboxes`)."""
+    return partial(sandboxes, token=TOKEN)
 
 
 @pytest.fixture

@@ -6,34 +6,22 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import StartSandbox
 from inproc import STATE, TOKEN, apply, campaign, names, run, seed_task, state, write
 
-from reconciler.sandbox import Sandbox, SandboxOptions
+from reconciler.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
-StartSandbox = Callable[..., Sandbox]
 
 
 @pytest.fixture
-def start_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartSandbox]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    started: list[Sandbox] = []
-
-    def start(**options: Any) -> Sandbox:
-        box = Sandbox(SandboxOptions(**{"port": 0, "token": TOKEN, **options}))
-        box.start()
-        started.append(box)
-        return box
-
-    yield start
-    for box in started:
-        box.stop()
+def start_sandbox(sandboxes: StartSandbox) -> StartSandbox:
+    """Loopback sandboxes that take this module's token (conftest's `sandboxes`)."""
+    return partial(sandboxes, token=TOKEN)
 
 
 @pytest.fixture

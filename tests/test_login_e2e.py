@@ -7,25 +7,23 @@ still makes exactly one task per campaign.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import StartSandbox
 from inproc import STATE, campaign, names, state, write
 from tokens import jwt
 
 from reconciler.cli.main import main
-from reconciler.sandbox import Sandbox, SandboxOptions
+from reconciler.sandbox import Sandbox
 
 EMAIL = "ops@example.com"
 ROOT = Path(__file__).resolve().parent.parent
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 SUMMARY = "Apply: {} created, 0 adopted, 0 moved, {} refused, 0 in doubt."
-
-StartSandbox = Callable[..., Sandbox]
 
 
 class Result:
@@ -58,20 +56,9 @@ def apply(sandbox: Sandbox, *extra: str, env: dict[str, str]) -> Result:
 
 
 @pytest.fixture
-def start(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Iterator[StartSandbox]:
-    for name in PROXIES:
-        monkeypatch.delenv(name, raising=False)
-    started: list[Sandbox] = []
-
-    def start(**options: Any) -> Sandbox:
-        box = Sandbox(SandboxOptions(**{"port": 0, "token": "fixed-T0KEN", **options}))
-        box.start()
-        started.append(box)
-        return box
-
-    yield start
-    for box in started:
-        box.stop()
+def start(sandboxes: StartSandbox, workdir: Path) -> StartSandbox:
+    """Loopback sandboxes that take this module's token (conftest's `sandboxes`)."""
+    return partial(sandboxes, token="fixed-T0KEN")
 
 
 @pytest.fixture

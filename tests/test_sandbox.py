@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import StartSandbox
 
 from reconciler.config import models
 from reconciler.errors import ReconcileError
@@ -55,8 +56,6 @@ BODY: dict[str, Any] = {
     },
 }
 
-StartSandbox = Callable[..., Sandbox]
-
 
 def body(name: str = "Spring promo 2030", **changes: Any) -> dict[str, Any]:
     return {**copy.deepcopy(BODY), "name": name, **changes}
@@ -74,18 +73,8 @@ class Clock:
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[StartSandbox]:
-    started: list[Sandbox] = []
-
-    def make(clock: Clock | None = None, **options: Any) -> Sandbox:
-        sandbox = Sandbox(SandboxOptions(port=0, **options), clock=clock)
-        sandbox.start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
+def start(sandboxes: StartSandbox) -> StartSandbox:
+    return sandboxes
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from conftest import StartSandbox
 
 from reconciler.cli.main import cli
 from reconciler.errors import ReconcileError
@@ -21,22 +21,10 @@ TASKS = "/telephony/autoCall"
 LOGIN = "/auth/login"
 CREDENTIALS = {"email": "ops@example.com", "password": "sandbox", "ttl": 3600}
 
-StartSandbox = Callable[..., Sandbox]
-
 
 @pytest.fixture
-def start() -> Iterator[StartSandbox]:
-    started: list[Sandbox] = []
-
-    def start(clock: Callable[[], datetime] | None = None, **options: Any) -> Sandbox:
-        box = Sandbox(SandboxOptions(port=0, **options), clock=clock)
-        box.start()
-        started.append(box)
-        return box
-
-    yield start
-    for box in started:
-        box.stop()
+def start(sandboxes: StartSandbox) -> StartSandbox:
+    return sandboxes
 
 
 def login(box: Sandbox, body: Any = None, **kwargs: Any) -> httpx.Response:
