@@ -8,6 +8,8 @@ import click
 
 from reconciler.cli.options import Number
 
+# sandbox.listing.LIST_SHAPES, copied (tests/test_sandbox.py checks that they agree): importing
+# the sandbox here would load pydantic on every --help and Tab press.
 LIST_SHAPES = (
     "bare",
     "no-items",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from reconciler.plan.plan import (
@@ -60,30 +61,26 @@ def _header(action: Action) -> str:
 def summary(plan: Plan, color: bool = False) -> str:
     """The short form (`plan --summary`): the banner, one line per action that is not
     unchanged (no payloads, no diffs), and the summary line."""
-    out: list[str] = []
-    banner = common.banner(plan)
-    if banner:
-        out += [*banner, ""]
-    for action in plan.actions:
-        if action.name == "unchanged":
-            continue
-        line = _header(action)
+
+    def line(action: Action) -> list[str]:
+        text = _header(action)
         if isinstance(action, Create | Replace) and action.duplicate_of:
-            line += f"  PROBABLE RENAME of {action.duplicate_of}: apply refuses it"
-        line = escape.text(line)
-        if color:
-            line = f"\x1b[{_COLORS.get(action.symbol, '0')}m{line}\x1b[0m"
-        out.append(line)
-    if out and out[-1]:
-        out.append("")
-    if not any(a.name != "unchanged" for a in plan.actions):
-        out.append("No changes. The platform matches the campaign files.")
-    out.append(common.summary_line(plan))
-    return "\n".join(out) + "\n"
+            text += f"  PROBABLE RENAME of {action.duplicate_of}: apply refuses it"
+        return [escape.text(text)]
+
+    return _rendered(plan, line, color, spaced=False)
 
 
 def text(plan: Plan, color: bool = False) -> str:
     """The terminal rendering."""
+    return _rendered(plan, lambda action: block(action, plan.options), color, spaced=True)
+
+
+def _rendered(
+    plan: Plan, lines_of: Callable[[Action], list[str]], color: bool, spaced: bool
+) -> str:
+    """The banner, the lines of each action that is not unchanged (a blank line after each
+    when `spaced`; the first line colored by its symbol), then the summary line."""
     out: list[str] = []
     banner = common.banner(plan)
     if banner:
@@ -91,10 +88,12 @@ def text(plan: Plan, color: bool = False) -> str:
     for action in plan.actions:
         if action.name == "unchanged":
             continue
-        lines = block(action, plan.options)
+        lines = lines_of(action)
         if color:
             lines[0] = f"\x1b[{_COLORS.get(action.symbol, '0')}m{lines[0]}\x1b[0m"
-        out += [*lines, ""]
+        out += [*lines, ""] if spaced else lines
+    if out and out[-1]:
+        out.append("")
     if not any(a.name != "unchanged" for a in plan.actions):
         out.append("No changes. The platform matches the campaign files.")
     out.append(common.summary_line(plan))
