@@ -137,12 +137,11 @@ def apply(
     from reconciler.plan.render import plan_text
 
     url = api_url_of(api_url, sandbox)
+    saved = None
     if planfile is not None:
         _refuse_plan_flags(planfile, targets, replace)
-    saved = planfiles.load(planfile, hints()) if planfile is not None else None
-    if saved is not None and planfile is not None:  # every field, checked as `show` does
-        planfiles.to_plan(saved, planfile, hints())
-    if saved is not None:
+        saved = planfiles.load(planfile, hints())
+        planfiles.to_plan(saved, planfile, hints())  # every field, as `show` checks it, early
         bound = saved["binding"]
         targets, replace = tuple(bound["targets"]), tuple(bound["replace"])
         max_creates = bound["max_creates"]
