@@ -3,7 +3,6 @@ served from the validation cache never imports it."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -50,7 +49,6 @@ _SPACES = re.compile(r"\s+")
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
 
 
-@functools.lru_cache(maxsize=65536)  # a plan asks it of each name three times
 def name_key(name: str) -> str:
     """What makes two task names the same name: NFC-normalised, case-folded, whitespace
     collapsed and stripped. A platform that trims, folds or normalises names must never make
