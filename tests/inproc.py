@@ -9,6 +9,7 @@ test process, so the tests count its tasks directly after every command.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,16 +36,22 @@ class Result:
         return self.stdout + self.stderr
 
 
-def run(*args: str, **env: str) -> Result:
-    """`reconcile ARGS` in-process with the test token (env values override)."""
-    runner = CliRunner()
-    with runner.isolation(env={"TWIN24_TOKEN": TOKEN, "NO_COLOR": "1", **env}) as (out, err, _):
+def invoke(
+    args: Sequence[str], env: Mapping[str, str] | None = None, color: bool = False
+) -> Result:
+    """`reconcile ARGS` in-process through `main`, as the console script runs it, with `env`."""
+    with CliRunner().isolation(env=dict(env or {}), color=color) as (out, err, _):
         try:
             main(list(args))
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
     return Result(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def run(*args: str, **env: str) -> Result:
+    """`reconcile ARGS` in-process with the test token (env values override)."""
+    return invoke(args, {"TWIN24_TOKEN": TOKEN, "NO_COLOR": "1", **env})
 
 
 def apply(url: str, *extra: str, **env: str) -> Result:

@@ -15,13 +15,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import click.testing
 import pytest
 from click.testing import CliRunner
 from conftest import WriteFiles, edit
+from inproc import Result, invoke
 
 from reconciler.cli.main import cli, main
 from reconciler.state.model import State, dumps, loads
@@ -33,23 +34,9 @@ CREATED_AT = "2030-01-01T00:00:00Z"
 NOTHING = "Plan: 0 to create, 0 to replace, 0 to move, 0 drifted, 0 orphaned, 0 in doubt."
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
 def run(*args: str, env: dict[str, str] | None = None, color: bool = False) -> Result:
     """Run `reconcile ARGS` through `main`, as the console script does."""
-    runner = CliRunner()
-    with runner.isolation(env=env, color=color) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return Result(code, out.getvalue().decode(), err.getvalue().decode())
+    return invoke(args, env, color)
 
 
 def timed(name: str, moment: str = "2099-06-02 10:00") -> str:
@@ -526,7 +513,6 @@ def test_json_output_stays_json_under_github_actions(
 
 
 def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
-    from reconciler.cli.main import main
 
     with pytest.raises(SystemExit) as exited:
         main(["sandbox", "--port", "99999"])

@@ -7,16 +7,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from conftest import WriteFiles
+from inproc import Result, invoke
 from jsonschema import Draft7Validator
 
-from reconciler.cli.main import main
 from reconciler.config import policy
 from reconciler.config.campaign import Campaign, fingerprint
 from reconciler.config.policy_file import SCHEMA_FILE, load_policy
@@ -30,23 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run `reconcile ARGS` through `main`, as the console script does."""
-    runner = CliRunner()
-    with runner.isolation(env=env) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return Result(code, out.getvalue().decode(), err.getvalue().decode())
+    return invoke(args, env)
 
 
 def timed(name: str, moment: str = "2099-06-02 10:00", **lines: str) -> str:

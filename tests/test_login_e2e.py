@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from conftest import StartSandbox
-from inproc import STATE, campaign, names, state, write
+from inproc import STATE, Result, campaign, invoke, names, state, write
 from tokens import jwt
 
-from reconciler.cli.main import main
 from reconciler.sandbox import Sandbox
 
 EMAIL = "ops@example.com"
@@ -26,24 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = "Apply: {} created, 0 adopted, 0 moved, {} refused, 0 in doubt."
 
 
-class Result:
-    def __init__(self, code: int, stdout: str, stderr: str) -> None:
-        self.code, self.stdout, self.stderr = code, stdout, stderr
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
 def run(*args: str, env: dict[str, str]) -> Result:
     """`reconcile ARGS` in-process with exactly the TWIN24_* of `env`."""
-    with CliRunner().isolation(env={"NO_COLOR": "1", **env}) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return Result(code, out.getvalue().decode(), err.getvalue().decode())
+    return invoke(args, {"NO_COLOR": "1", **env})
 
 
 def login(sandbox: Sandbox, password: str = "sandbox") -> dict[str, str]:
